@@ -1,0 +1,1 @@
+"""The applications bundled with kerasrnn (installed as ``kerasrnn.apps``)."""

@@ -1,0 +1,13 @@
+"""kerasrnn: SimpleRNN, LSTM and GRU cells as readable Keras 3 layers.
+
+    from kerasrnn import SimpleRNNCell, LSTMCell, GRUCell
+
+Importing the package registers the cells with Keras, so `.keras` files that
+use them load with `keras.saving.load_model` and no `custom_objects`.
+"""
+
+__version__ = "0.1.0"
+
+from kerasrnn.cells import GRUCell, LSTMCell, SimpleRNNCell  # noqa: E402
+
+__all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell", "__version__"]

@@ -1,0 +1,43 @@
+"""The `kerasrnn` command: a click group that mounts the apps' groups.
+
+Each app's group is imported only when its subcommand runs, so one app's
+import errors or start-up cost never reach another's.
+"""
+
+import importlib
+
+import click
+
+from kerasrnn import __version__
+
+# name -> (module, attribute, one-line help) of each mounted group.
+SUBCOMMANDS = {}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(SUBCOMMANDS))
+
+    def get_command(self, ctx, name):
+        if name in SUBCOMMANDS:
+            module, attribute, _ = SUBCOMMANDS[name]
+            return getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, SUBCOMMANDS[name][2]) for name in sorted(SUBCOMMANDS)]
+        rows += [(name, self.commands[name].get_short_help_str()) for name in sorted(self.commands)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kerasrnn")
+def main():
+    """Recurrent neural networks (SimpleRNN, LSTM, GRU) in Keras 3.
+
+    Run `kerasrnn COMMAND --help` for the options of each command.
+    """

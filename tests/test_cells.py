@@ -1,0 +1,311 @@
+"""The cells against Keras's own: same weights must give the same numbers.
+
+Every comparison builds the Keras built-in cell and ours inside the same
+`keras.layers` wrapper, copies Keras's weights into ours with `set_weights`,
+and compares outputs and gradients (w.r.t. the inputs and every weight).
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import initializers
+
+from kerasrnn import GRUCell, LSTMCell, SimpleRNNCell
+
+CELLS = {
+    "rnn": (SimpleRNNCell, keras.layers.SimpleRNNCell),
+    "lstm": (LSTMCell, keras.layers.LSTMCell),
+    "gru": (GRUCell, keras.layers.GRUCell),
+}
+TOLERANCE = dict(atol=1e-5, rtol=1e-5)
+
+
+def _inputs(batch=3, steps=5, features=4, seed=0):
+    return np.random.default_rng(seed).normal(size=(batch, steps, features)).astype("float32")
+
+
+def _outputs_and_gradients(layer, x, training=False, **call_kwargs):
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = layer(x, training=training, **call_kwargs)
+        flat = tf.nest.flatten(out)
+        # A loss that weighs every output element differently, so a swapped
+        # gate or a transposed block cannot cancel out in the gradient.
+        loss = sum(
+            tf.reduce_sum(o * tf.reshape(tf.sin(tf.range(tf.size(o), dtype=o.dtype)), o.shape))
+            for o in flat
+        )
+    grads = tape.gradient(loss, [x] + layer.trainable_weights)
+    return [o.numpy() for o in flat], [g.numpy() for g in grads]
+
+
+def _assert_same(theirs, ours, x, **call_kwargs):
+    """Copies Keras's weights into ours, then compares outputs and gradients."""
+    theirs(x[:, :1]) if not theirs.built else None
+    ours(x[:, :1]) if not ours.built else None
+    ours.set_weights(theirs.get_weights())
+    their_out, their_grads = _outputs_and_gradients(theirs, x, **call_kwargs)
+    our_out, our_grads = _outputs_and_gradients(ours, x, **call_kwargs)
+    assert len(our_out) == len(their_out)
+    for o, t in zip(our_out, their_out, strict=True):
+        np.testing.assert_allclose(o, t, **TOLERANCE)
+    assert len(our_grads) == len(their_grads)
+    for o, t in zip(our_grads, their_grads, strict=True):
+        np.testing.assert_allclose(o, t, **TOLERANCE)
+
+
+def _pair(kind, wrapper=keras.layers.RNN, cell_kwargs=None, **layer_kwargs):
+    ours_cls, theirs_cls = CELLS[kind]
+    cell_kwargs = cell_kwargs or {}
+    theirs = wrapper(theirs_cls(6, **cell_kwargs), **layer_kwargs)
+    ours = wrapper(ours_cls(6, **cell_kwargs), **layer_kwargs)
+    return theirs, ours
+
+
+LAYER_OPTIONS = [
+    {},
+    {"return_sequences": True},
+    {"return_state": True},
+    {"return_sequences": True, "return_state": True, "go_backwards": True},
+    {"unroll": True, "return_sequences": True},
+]
+
+
+@pytest.mark.parametrize("kind", sorted(CELLS))
+@pytest.mark.parametrize("layer_kwargs", LAYER_OPTIONS, ids=lambda d: ",".join(d) or "plain")
+def test_matches_keras_cell(kind, layer_kwargs):
+    theirs, ours = _pair(kind, **layer_kwargs)
+    _assert_same(theirs, ours, _inputs())
+
+
+CELL_OPTIONS = [
+    ("rnn", {"use_bias": False}),
+    ("rnn", {"activation": "relu"}),
+    ("lstm", {"use_bias": False}),
+    ("lstm", {"unit_forget_bias": False, "bias_initializer": "random_normal"}),
+    ("lstm", {"activation": "relu", "recurrent_activation": "hard_sigmoid"}),
+    ("gru", {"reset_after": False}),
+    ("gru", {"reset_after": False, "use_bias": False}),
+    ("gru", {"use_bias": False}),
+    ("gru", {"recurrent_activation": "hard_sigmoid", "bias_initializer": "random_normal"}),
+]
+
+
+@pytest.mark.parametrize("kind,cell_kwargs", CELL_OPTIONS)
+def test_matches_keras_cell_options(kind, cell_kwargs):
+    theirs, ours = _pair(kind, cell_kwargs=cell_kwargs, return_sequences=True)
+    _assert_same(theirs, ours, _inputs())
+
+
+@pytest.mark.parametrize("kind", sorted(CELLS))
+def test_masking(kind):
+    x = _inputs(steps=6)
+    x[0, 4:] = 0.0  # right padding
+    x[1, :2] = 0.0  # left padding
+    x[2, 2] = 0.0  # a hole in the middle
+    mask = np.any(x != 0.0, axis=-1)
+    theirs, ours = _pair(kind, return_sequences=True, return_state=True)
+    _assert_same(theirs, ours, x, mask=tf.constant(mask))
+
+
+@pytest.mark.parametrize("kind", sorted(CELLS))
+def test_masking_layer_in_a_model(kind):
+    x = _inputs(steps=6)
+    x[0, 3:] = 0.0
+
+    def model(cell_cls):
+        inputs = keras.Input((6, 4))
+        masked = keras.layers.Masking(0.0)(inputs)
+        return keras.Model(inputs, keras.layers.RNN(cell_cls(5))(masked))
+
+    theirs, ours = model(CELLS[kind][1]), model(CELLS[kind][0])
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(
+        ours.predict(x, verbose=0), theirs.predict(x, verbose=0), **TOLERANCE
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(CELLS))
+def test_bidirectional(kind):
+    ours_cls, theirs_cls = CELLS[kind]
+    theirs = keras.layers.Bidirectional(keras.layers.RNN(theirs_cls(6), return_sequences=True))
+    ours = keras.layers.Bidirectional(keras.layers.RNN(ours_cls(6), return_sequences=True))
+    _assert_same(theirs, ours, _inputs())
+
+
+@pytest.mark.parametrize("kind", sorted(CELLS))
+def test_stacked_cells(kind):
+    ours_cls, theirs_cls = CELLS[kind]
+    theirs = keras.layers.RNN(
+        keras.layers.StackedRNNCells([theirs_cls(6), theirs_cls(3)]), return_state=True
+    )
+    ours = keras.layers.RNN(
+        keras.layers.StackedRNNCells([ours_cls(6), ours_cls(3)]), return_state=True
+    )
+    _assert_same(theirs, ours, _inputs())
+
+
+@pytest.mark.parametrize("kind", sorted(CELLS))
+def test_stateful_carries_state_between_calls(kind):
+    theirs, ours = _pair(kind, stateful=True, return_sequences=True)
+    x = _inputs(batch=2, steps=4)
+    theirs(x)
+    ours(x)
+    ours.set_weights(theirs.get_weights())
+    theirs.reset_states()
+    ours.reset_states()
+    for chunk in (x, x[:, ::-1]):
+        np.testing.assert_allclose(ours(chunk).numpy(), theirs(chunk).numpy(), **TOLERANCE)
+    # The state really carried over: a fresh start gives something else.
+    ours.reset_states()
+    fresh = ours(x[:, ::-1]).numpy()
+    assert not np.allclose(fresh, theirs(x[:, ::-1]).numpy(), atol=1e-3)
+
+
+@pytest.mark.parametrize("kind", sorted(CELLS))
+@pytest.mark.parametrize(
+    "dropouts", [(0.3, 0.0), (0.0, 0.4), (0.3, 0.4)], ids=["input", "recurrent", "both"]
+)
+def test_dropout_matches_keras_with_the_same_seed(kind, dropouts):
+    dropout, recurrent_dropout = dropouts
+    cell_kwargs = {"dropout": dropout, "recurrent_dropout": recurrent_dropout, "seed": 7}
+    theirs, ours = _pair(kind, cell_kwargs=cell_kwargs, return_sequences=True)
+    x = _inputs()
+    _assert_same(theirs, ours, x, training=True)
+    # In inference dropout is off: the same as a cell without dropout.
+    plain_theirs, plain_ours = _pair(kind, return_sequences=True)
+    plain_ours(x)
+    plain_ours.set_weights(ours.get_weights())
+    np.testing.assert_allclose(ours(x, training=False), plain_ours(x), **TOLERANCE)
+    assert not np.allclose(ours(x, training=True), plain_ours(x), atol=1e-3)
+
+
+def test_dropout_mask_is_fixed_across_time_steps():
+    # With an identity kernel, no recurrence and no activation, the output at
+    # each step is the input times the dropout mask, so it shows the mask.
+    cell = SimpleRNNCell(
+        8,
+        activation=None,
+        kernel_initializer="identity",
+        recurrent_initializer="zeros",
+        dropout=0.5,
+        seed=3,
+    )
+    layer = keras.layers.RNN(cell, return_sequences=True)
+    x = np.ones((4, 10, 8), dtype="float32")
+    out = layer(x, training=True).numpy()
+    assert set(np.unique(out)) == {0.0, 2.0}  # dropped, or kept and scaled by 1/(1-0.5)
+    np.testing.assert_array_equal(out, np.repeat(out[:, :1], 10, axis=1))
+    np.testing.assert_array_equal(layer(x, training=False).numpy(), x)
+    # A new sequence (a new call) draws a new mask.
+    assert not np.array_equal(layer(x, training=True).numpy(), out)
+
+
+CONSTANT = dict(
+    kernel_initializer=initializers.Constant(0.01),
+    recurrent_initializer=initializers.Constant(0.02),
+    bias_initializer=initializers.Constant(0.03),
+)
+
+
+@pytest.mark.parametrize("unroll", [False, True])
+def test_keras_published_simple_rnn_output(unroll):
+    # Expected values from Keras's own simple_rnn_test.py (test_correctness).
+    x = np.arange(24).reshape((2, 3, 4)).astype("float32")
+    out = keras.layers.RNN(SimpleRNNCell(4, **CONSTANT), unroll=unroll)(x)
+    expected = np.array([[0.405432] * 4, [0.73605347] * 4])
+    np.testing.assert_allclose(out, expected, **TOLERANCE)
+
+
+def test_keras_published_lstm_output():
+    # Expected values from Keras's own lstm_test.py (test_correctness).
+    x = np.arange(72).reshape((3, 6, 4)).astype("float32")
+    out = keras.layers.RNN(LSTMCell(3, **CONSTANT))(x)
+    expected = np.array([[0.6288687] * 3, [0.86899155] * 3, [0.9460773] * 3])
+    np.testing.assert_allclose(out, expected, **TOLERANCE)
+
+
+def test_keras_published_gru_output():
+    # Expected values from Keras's own gru_test.py (test_correctness).
+    x = np.arange(72).reshape((3, 6, 4)).astype("float32")
+    out = keras.layers.RNN(GRUCell(3, **CONSTANT))(x)
+    expected = np.array([[0.5217289] * 3, [0.6371659] * 3, [0.39384964] * 3])
+    np.testing.assert_allclose(out, expected, **TOLERANCE)
+
+
+def test_seed_equations_by_hand():
+    """The docstring equations, written out in numpy, give the cells' outputs."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 3)).astype("float32")
+    h = rng.normal(size=(2, 4)).astype("float32")
+    c = rng.normal(size=(2, 4)).astype("float32")
+
+    def sigmoid(v):
+        return 1 / (1 + np.exp(-v))
+
+    lstm = LSTMCell(4, bias_initializer="random_normal", unit_forget_bias=False)
+    out, (h1, c1) = lstm(x, [h, c])
+    k, rk, b = (w.numpy() for w in lstm.weights)
+    z = x @ k + h @ rk + b
+    i, f, g, o = np.split(z, 4, axis=1)
+    c_expected = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+    np.testing.assert_allclose(c1, c_expected, **TOLERANCE)
+    np.testing.assert_allclose(h1, sigmoid(o) * np.tanh(c_expected), **TOLERANCE)
+
+    gru = GRUCell(4, reset_after=False, bias_initializer="random_normal")
+    out, h1 = gru(x, h)
+    k, rk, b = (w.numpy() for w in gru.weights)
+    xz, xr, xh = np.split(x @ k + b, 3, axis=1)
+    rz, rr, _ = np.split(h @ rk, 3, axis=1)
+    keras_z = sigmoid(xz + rz)
+    r = sigmoid(xr + rr)
+    candidate = np.tanh(xh + (r * h) @ rk[:, 8:])
+    z = 1 - keras_z  # the equation's update gate
+    np.testing.assert_allclose(h1, (1 - z) * h + z * candidate, **TOLERANCE)
+
+    rnn = SimpleRNNCell(4, bias_initializer="random_normal")
+    out, h1 = rnn(x, h)
+    k, rk, b = (w.numpy() for w in rnn.weights)
+    np.testing.assert_allclose(h1, np.tanh(x @ k + h @ rk + b), **TOLERANCE)
+
+
+@pytest.mark.parametrize("kind", sorted(CELLS))
+def test_initialisation_matches_keras(kind):
+    """Same seeds give the same initial weights, unit_forget_bias included."""
+    ours_cls, theirs_cls = CELLS[kind]
+    kwargs = dict(
+        kernel_initializer=initializers.GlorotUniform(seed=1),
+        recurrent_initializer=initializers.Orthogonal(seed=2),
+        bias_initializer=initializers.RandomNormal(seed=3),
+    )
+    ours, theirs = ours_cls(5, **kwargs), theirs_cls(5, **kwargs)
+    ours.build((None, 3))
+    theirs.build((None, 3))
+    assert [w.path.split("/")[-1] for w in ours.weights] == [
+        w.path.split("/")[-1] for w in theirs.weights
+    ]
+    for o, t in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_array_equal(o, t)
+
+
+def test_config_has_every_keras_argument():
+    for kind, (ours_cls, theirs_cls) in CELLS.items():
+        ours_keys = set(ours_cls(3).get_config())
+        their_keys = set(theirs_cls(3).get_config()) - {"implementation"}
+        assert their_keys <= ours_keys, (kind, their_keys - ours_keys)
+
+
+def test_a_keras_config_builds_our_cell():
+    """A config written by Keras's cell makes an equal cell of ours."""
+    for ours_cls, theirs_cls in CELLS.values():
+        config = theirs_cls(3, dropout=0.1, kernel_regularizer="l2").get_config()
+        ours = ours_cls.from_config(config)
+        assert ours.dropout == 0.1
+        assert ours.kernel_regularizer is not None
+
+
+def test_invalid_units():
+    with pytest.raises(ValueError, match="units"):
+        LSTMCell(0)

@@ -1,0 +1,115 @@
+"""Models built on our cells survive `.keras` files and SavedModel export."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from kerasrnn import GRUCell, LSTMCell, SimpleRNNCell
+
+CELLS = {"rnn": SimpleRNNCell, "lstm": LSTMCell, "gru": GRUCell}
+
+
+def _model(cell):
+    inputs = keras.Input((5, 4), name="sequence")
+    h = keras.layers.RNN(cell, return_sequences=True)(inputs)
+    h = keras.layers.Bidirectional(keras.layers.RNN(type(cell)(3)))(h)
+    return keras.Model(inputs, keras.layers.Dense(2)(h))
+
+
+def _x():
+    return np.random.default_rng(0).normal(size=(3, 5, 4)).astype("float32")
+
+
+@pytest.mark.parametrize("kind", sorted(CELLS))
+def test_keras_file_reloads_without_custom_objects(kind, tmp_path):
+    cell_cls = CELLS[kind]
+    cell = cell_cls(
+        6,
+        dropout=0.1,
+        recurrent_dropout=0.2,
+        kernel_regularizer="l2",
+        recurrent_constraint="max_norm",
+        seed=3,
+    )
+    model = _model(cell)
+    path = tmp_path / f"{kind}.keras"
+    model.save(path)
+
+    reloaded = keras.saving.load_model(path)  # no custom_objects
+    reloaded_cell = reloaded.layers[1].cell
+    assert type(reloaded_cell) is cell_cls
+    assert reloaded_cell.get_config() == cell.get_config()
+    np.testing.assert_array_equal(reloaded.predict(_x(), verbose=0), model.predict(_x(), verbose=0))
+
+
+def test_keras_file_reloads_in_a_fresh_process(tmp_path):
+    """A process that imports kerasrnn but names no custom objects loads it."""
+    model = _model(GRUCell(6, reset_after=False))
+    path = tmp_path / "gru.keras"
+    model.save(path)
+    np.save(tmp_path / "x.npy", _x())
+    script = textwrap.dedent(
+        f"""
+        import keras, numpy as np
+        import kerasrnn  # registers the cells, as any user of them does
+        model = keras.saving.load_model({str(path)!r})
+        np.save({str(tmp_path / "y.npy")!r}, model.predict(np.load({str(tmp_path / "x.npy")!r}),
+                verbose=0))
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "y.npy"), model.predict(_x(), verbose=0), atol=1e-6
+    )
+
+
+# Runs in a process that never imports kerasrnn: loads each SavedModel with
+# tf.saved_model.load and with the session-based loader TF Serving uses.
+LOAD_WITHOUT_KERASRNN = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+
+results = {}
+for name, path, x_path in json.loads(sys.argv[1]):
+    x = np.load(x_path)
+    eager = tf.saved_model.load(path).signatures["serving_default"]
+    (eager_out,) = eager(sequence=tf.constant(x)).values()
+
+    with tf.compat.v1.Graph().as_default(), tf.compat.v1.Session() as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path)
+        signature = meta.signature_def["serving_default"]
+        (output,) = signature.outputs.values()
+        session_out = sess.run(output.name, {signature.inputs["sequence"].name: x})
+    results[name] = [np.asarray(eager_out).tolist(), session_out.tolist()]
+
+assert "kerasrnn" not in sys.modules
+print(json.dumps(results))
+"""
+
+
+def test_saved_model_runs_in_a_process_without_kerasrnn(tmp_path):
+    jobs, expected = [], {}
+    for kind, cell_cls in CELLS.items():
+        model = _model(cell_cls(6))
+        path = tmp_path / kind
+        model.export(str(path), format="tf_saved_model", verbose=False)
+        np.save(tmp_path / "x.npy", _x())
+        jobs.append([kind, str(path), str(tmp_path / "x.npy")])
+        expected[kind] = model.predict(_x(), verbose=0)
+
+    run = subprocess.run(
+        [sys.executable, "-c", LOAD_WITHOUT_KERASRNN, json.dumps(jobs)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    for kind, (eager_out, session_out) in results.items():
+        np.testing.assert_allclose(eager_out, expected[kind], atol=1e-5)
+        np.testing.assert_allclose(session_out, expected[kind], atol=1e-5)
