@@ -1,0 +1,225 @@
+"""Training throughput of our cells against Keras's built-in layers (and PyTorch).
+
+    python benchmarks/cells.py                 # both shapes, all three cells
+    python benchmarks/cells.py --shapes mnist --cells lstm --epochs 5
+
+Two shapes:
+
+- mnist:   batch 128, 28 steps x 28 features, 128 units, Dense(10) on the last
+           output (the row-by-row MNIST classifier);
+- charrnn: batch 64, 100 steps, vocabulary 65 embedded in 64 dimensions,
+           512 units, Dense(65) at every step (the character-level model).
+
+Contenders for each cell, trained on the same random data:
+
+- keras:        the built-in layer (`keras.layers.LSTM` / `GRU` / `SimpleRNN`);
+- ours:         `keras.layers.RNN(our cell)`;
+- ours unroll:  the same with `unroll=True` (Python-unrolled time loop);
+- torch:        `torch.nn.LSTM` / `GRU` / `RNN` with the same shapes and
+                thread count, when PyTorch is importable.
+
+Every contender first runs one warm-up epoch; then the epochs are interleaved
+(one epoch of each contender per round), so that a slow spell of this shared
+machine hits all of them alike. An epoch's throughput leaves out its first
+batch, where Keras's `fit` spends a variable 0-0.7 s setting up the data
+iterator. The table shows the median over the rounds, in samples per second,
+and the ratios ours / keras and ours / torch.
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasrnn import GRUCell, LSTMCell, SimpleRNNCell
+
+CELLS = {
+    "lstm": (LSTMCell, keras.layers.LSTM, "LSTM"),
+    "gru": (GRUCell, keras.layers.GRU, "GRU"),
+    "rnn": (SimpleRNNCell, keras.layers.SimpleRNN, "RNN"),
+}
+
+SHAPES = {
+    # name: batch, steps, features (or vocabulary), units, classes, batches per epoch
+    "mnist": dict(batch=128, steps=28, features=28, units=128, classes=10, batches=40),
+    "charrnn": dict(batch=64, steps=100, features=65, units=512, classes=65, batches=8),
+}
+EMBEDDING = 64
+
+
+class _EpochTimer(keras.callbacks.Callback):
+    """Samples per second of one epoch, its first batch left out."""
+
+    def __init__(self, batch_size):
+        super().__init__()
+        self.batch_size = batch_size
+        self.rate = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.ends = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ends.append(time.perf_counter())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rate = self.batch_size * (len(self.ends) - 1) / (self.ends[-1] - self.ends[0])
+
+
+def _data(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    n = shape["batch"] * shape["batches"]
+    if shape["classes"] == 10:  # mnist: float rows, one label per image
+        x = rng.random((n, shape["steps"], shape["features"]), dtype=np.float32)
+        y = rng.integers(0, 10, n)
+    else:  # charrnn: ids in, next ids out at every step
+        x = rng.integers(0, shape["features"], (n, shape["steps"]))
+        y = rng.integers(0, shape["features"], (n, shape["steps"]))
+    return x, y
+
+
+def _keras_model(shape, recurrent_layer):
+    per_step = shape["classes"] != 10
+    if per_step:
+        inputs = keras.Input((shape["steps"],), dtype="int32")
+        h = keras.layers.Embedding(shape["features"], EMBEDDING)(inputs)
+    else:
+        inputs = h = keras.Input((shape["steps"], shape["features"]))
+    h = recurrent_layer(h)
+    model = keras.Model(inputs, keras.layers.Dense(shape["classes"])(h))
+    model.compile(
+        keras.optimizers.Adam(1e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+class KerasContender:
+    def __init__(self, shape, recurrent_layer):
+        self.shape = shape
+        self.model = _keras_model(shape, recurrent_layer)
+        x, y = _data(shape)
+        self.data = tf.data.Dataset.from_tensor_slices((x, y)).batch(shape["batch"]).cache()
+        self.timer = _EpochTimer(shape["batch"])
+
+    def epoch(self):
+        self.model.fit(self.data, epochs=1, verbose=0, callbacks=[self.timer])
+        return self.timer.rate
+
+
+class TorchContender:
+    def __init__(self, shape, torch_name):
+        import torch
+
+        self.torch = torch
+        torch.manual_seed(0)
+        self.shape = shape
+        per_step = shape["classes"] != 10
+        in_features = EMBEDDING if per_step else shape["features"]
+        rnn = getattr(torch.nn, torch_name)(in_features, shape["units"], batch_first=True)
+        head = torch.nn.Linear(shape["units"], shape["classes"])
+        embed = torch.nn.Embedding(shape["features"], EMBEDDING) if per_step else None
+        self.modules = torch.nn.ModuleList([m for m in (embed, rnn, head) if m is not None])
+        self.embed, self.rnn, self.head, self.per_step = embed, rnn, head, per_step
+        self.optimizer = torch.optim.Adam(self.modules.parameters(), lr=1e-3)
+        x, y = _data(shape)
+        b = shape["batch"]
+        self.batches = [
+            (torch.as_tensor(x[i : i + b]), torch.as_tensor(y[i : i + b]))
+            for i in range(0, len(x), b)
+        ]
+
+    def _step(self, x, y):
+        h = self.embed(x) if self.per_step else x
+        out, _ = self.rnn(h)
+        logits = self.head(out if self.per_step else out[:, -1])
+        loss = self.torch.nn.functional.cross_entropy(
+            logits.reshape(-1, self.shape["classes"]), y.reshape(-1)
+        )
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+
+    def epoch(self):
+        ends = []
+        for x, y in self.batches:
+            self._step(x, y)
+            ends.append(time.perf_counter())
+        return self.shape["batch"] * (len(ends) - 1) / (ends[-1] - ends[0])
+
+
+def _contenders(shape, cell, with_torch):
+    our_cell, keras_layer, torch_name = CELLS[cell]
+    units = shape["units"]
+    per_step = shape["classes"] != 10
+    contenders = {
+        "keras": KerasContender(shape, keras_layer(units, return_sequences=per_step)),
+        "ours": KerasContender(
+            shape, keras.layers.RNN(our_cell(units), return_sequences=per_step)
+        ),
+        "ours unroll": KerasContender(
+            shape, keras.layers.RNN(our_cell(units), return_sequences=per_step, unroll=True)
+        ),
+    }
+    if with_torch:
+        contenders["torch"] = TorchContender(shape, torch_name)
+    return contenders
+
+
+def _torch_available():
+    try:
+        import torch
+    except ImportError:
+        return False
+    # Same thread budget as TensorFlow, which uses every core by default.
+    torch.set_num_threads(os.cpu_count())
+    return True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shapes", default="mnist,charrnn", help="comma-separated: mnist,charrnn")
+    parser.add_argument("--cells", default="lstm,gru,rnn", help="comma-separated: lstm,gru,rnn")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up)")
+    parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if importable")
+    args = parser.parse_args()
+    with_torch = not args.no_torch and _torch_available()
+    keras.utils.set_random_seed(0)
+
+    header = ["shape", "cell", "keras", "ours", "ours unroll"]
+    header += ["torch"] if with_torch else []
+    header += ["ours/keras", "unroll/keras"]
+    header += ["ours/torch", "unroll/torch"] if with_torch else []
+    rows = []
+    for shape_name in args.shapes.split(","):
+        for cell in args.cells.split(","):
+            contenders = _contenders(SHAPES[shape_name], cell, with_torch)
+            for contender in contenders.values():
+                contender.epoch()  # warm-up: tracing, compiling, first allocations
+            rates = {name: [] for name in contenders}
+            for _ in range(args.epochs):
+                for name, contender in contenders.items():
+                    rates[name].append(contender.epoch())
+            median = {name: statistics.median(r) for name, r in rates.items()}
+            row = [shape_name, cell] + [f"{median[n]:,.0f}" for n in contenders]
+            row += [f"{median['ours'] / median['keras']:.2f}"]
+            row += [f"{median['ours unroll'] / median['keras']:.2f}"]
+            if with_torch:
+                row += [f"{median['ours'] / median['torch']:.2f}"]
+                row += [f"{median['ours unroll'] / median['torch']:.2f}"]
+            rows.append(row)
+            print(" | ".join(row), flush=True)
+
+    print(f"\nTraining throughput, samples/s (median of {args.epochs} epochs after a warm-up);")
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores.\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
