@@ -11,7 +11,9 @@ import click
 from kerasrnn import __version__
 
 # name -> (module, attribute, one-line help) of each mounted group.
-SUBCOMMANDS = {}
+SUBCOMMANDS = {
+    "serving": ("kerasrnn.serving", "serving", "Check SavedModels the way TF Serving loads them."),
+}
 
 
 class LazyGroup(click.Group):

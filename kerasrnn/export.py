@@ -1,0 +1,150 @@
+"""SavedModels laid out the way TensorFlow Serving reads them.
+
+    saved_models/
+      models.config          model_config_list naming every model below
+      mnist/1/               saved_model.pb, variables/, assets.extra/
+      mnist/2/
+      textgen/1/
+
+TF Serving loads every folder whose name is an integer, and it polls: it has
+been seen loading a version that was still being written. So a new version is
+written into a sibling folder whose name is not a number, flushed to disk,
+and only then renamed to its number; the rename is atomic, and it fails
+rather than replace a version that already exists, so two exports racing for
+the same number end up with two different numbers.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+DEFAULT_BASE_DIR = Path("saved_models")
+DEFAULT_SERVING_ROOT = "/models"  # where the official tensorflow/serving image mounts models
+CONFIG_NAME = "models.config"
+EXAMPLE_REQUEST = Path("assets.extra") / "example_request.json"
+
+
+def versions(model_dir):
+    """The integer versions under `model_dir`, oldest first."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def latest_version_dir(model_dir):
+    """The newest version folder under `model_dir`, or None."""
+    found = versions(model_dir)
+    return Path(model_dir) / str(found[-1]) if found else None
+
+
+def _fsync_tree(root):
+    """Flushes every file and folder under `root` (and `root`) to disk."""
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as f:
+                os.fsync(f.fileno())
+        _fsync_dir(folder)
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def export_version(write, name, base_dir=DEFAULT_BASE_DIR, example_request=None,
+                   serving_root=DEFAULT_SERVING_ROOT):
+    """Writes a new version of model `name` and returns its folder.
+
+    Args:
+        write: A function that writes a SavedModel into the folder it is given
+            (for instance `lambda path: model.export(path)`).
+        name: The model's name, the folder under `base_dir`.
+        base_dir: The folder that holds every model and `models.config`.
+        example_request: Optional TF Serving REST request body (a dict) that
+            `kerasrnn serving check` sends to this version; stored in the
+            SavedModel's `assets.extra/`, a folder TF Serving ignores.
+        serving_root: Where the server sees `base_dir`, for `models.config`.
+
+    Returns:
+        The `Path` of the new version folder, `base_dir/name/<N+1>`.
+    """
+    model_dir = Path(base_dir) / name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    # A sibling of the versions (so the rename stays on one file system) whose
+    # name is not a number (so TF Serving never loads it).
+    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=model_dir))
+    try:
+        write(str(staging))
+        if not (staging / "saved_model.pb").is_file():
+            raise RuntimeError(f"the export wrote no saved_model.pb into {staging}")
+        if example_request is not None:
+            (staging / EXAMPLE_REQUEST).parent.mkdir(exist_ok=True)
+            (staging / EXAMPLE_REQUEST).write_text(json.dumps(example_request, indent=1))
+        _fsync_tree(staging)
+        while True:
+            target = model_dir / str((versions(model_dir) or [0])[-1] + 1)
+            try:
+                # Atomic; fails if another export took this number meanwhile.
+                os.rename(staging, target)
+                break
+            except OSError:
+                if not target.is_dir():
+                    raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _fsync_dir(model_dir)
+    write_models_config(base_dir, serving_root)
+    return target
+
+
+def model_names(base_dir=DEFAULT_BASE_DIR):
+    """The models under `base_dir`: folders holding at least one version."""
+    base_dir = Path(base_dir)
+    if not base_dir.is_dir():
+        return []
+    return sorted(p.name for p in base_dir.iterdir() if p.is_dir() and versions(p))
+
+
+def models_config(names, serving_root=DEFAULT_SERVING_ROOT):
+    """The text-format `ModelServerConfig` serving `names` from `serving_root`."""
+    config = model_server_config_pb2.ModelServerConfig()
+    for name in names:
+        entry = config.model_config_list.config.add()
+        entry.name = name
+        entry.base_path = f"{serving_root.rstrip('/')}/{name}"
+        entry.model_platform = "tensorflow"
+    return text_format.MessageToString(config)
+
+
+def parse_models_config(text):
+    """Parses a models.config text into a `ModelServerConfig` proto."""
+    return text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
+
+
+def write_models_config(base_dir=DEFAULT_BASE_DIR, serving_root=DEFAULT_SERVING_ROOT):
+    """Rewrites `base_dir/models.config` atomically; returns its path."""
+    base_dir = Path(base_dir)
+    path = base_dir / CONFIG_NAME
+    text = models_config(model_names(base_dir), serving_root)
+    fd, tmp = tempfile.mkstemp(prefix=".models.config-", dir=base_dir)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(base_dir)
+    return path

@@ -1,0 +1,279 @@
+"""Versioned, atomic SavedModel export and the TF Serving check."""
+
+import multiprocessing
+import os
+import signal
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from kerasrnn import LSTMCell
+from kerasrnn.cli import main
+from kerasrnn.export import (
+    export_version,
+    models_config,
+    parse_models_config,
+    versions,
+    write_models_config,
+)
+from kerasrnn.serving_probe import ProbeError, outputs_to_response, request_to_inputs
+
+
+def _tiny_model():
+    inputs = keras.Input((4, 3), name="sequence")
+    outputs = keras.layers.Dense(2)(keras.layers.RNN(LSTMCell(5))(inputs))
+    return keras.Model(inputs, outputs)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """One tiny model exported once: tests copy it instead of re-exporting."""
+    base = tmp_path_factory.mktemp("saved_models")
+    model = _tiny_model()
+    request = {"instances": np.zeros((2, 4, 3)).tolist()}
+    path = export_version(
+        lambda p: model.export(p, format="tf_saved_model", verbose=False),
+        "tiny",
+        base_dir=base,
+        example_request=request,
+    )
+    return model, path
+
+
+def _copy_writer(source):
+    import shutil
+
+    return lambda target: shutil.copytree(source, target, dirs_exist_ok=True)
+
+
+def test_export_takes_the_next_version_and_writes_models_config(tmp_path, exported):
+    _, source = exported
+    first = export_version(_copy_writer(source), "tiny", base_dir=tmp_path)
+    second = export_version(_copy_writer(source), "tiny", base_dir=tmp_path)
+    other = export_version(_copy_writer(source), "other", base_dir=tmp_path, serving_root="/srv")
+    assert (first.name, second.name, other.name) == ("1", "2", "1")
+    assert (first / "saved_model.pb").is_file()
+    config = parse_models_config((tmp_path / "models.config").read_text())
+    entries = [(c.name, c.base_path, c.model_platform) for c in config.model_config_list.config]
+    assert entries == [("other", "/srv/other", "tensorflow"), ("tiny", "/srv/tiny", "tensorflow")]
+    # Nothing but the versions is left beside them.
+    assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == ["1", "2"]
+
+
+def test_models_config_round_trips_through_the_protos():
+    text = models_config(["mnist", "textgen"], serving_root="/models")
+    assert 'name: "mnist"' in text and 'base_path: "/models/textgen"' in text
+    parsed = parse_models_config(text)
+    assert [c.name for c in parsed.model_config_list.config] == ["mnist", "textgen"]
+    assert models_config(["mnist", "textgen"]) == text
+
+
+def test_a_failed_write_leaves_no_version(tmp_path):
+    def crash(path):
+        (Path(path) / "saved_model.pb").write_bytes(b"half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_version(crash, "tiny", base_dir=tmp_path)
+    assert list((tmp_path / "tiny").iterdir()) == []
+
+
+def _export_then_die(base, source, ready):
+    def write(path):
+        _copy_writer(source)(path)
+        ready.set()
+        os.kill(os.getpid(), signal.SIGKILL)  # killed between the write and the rename
+
+    export_version(write, "tiny", base_dir=base)
+
+
+def test_a_process_killed_before_the_rename_leaves_no_numeric_folder(tmp_path, exported):
+    _, source = exported
+    ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
+    ready = ctx.Event()
+    child = ctx.Process(target=_export_then_die, args=(tmp_path, source, ready))
+    child.start()
+    child.join(120)
+    assert ready.is_set() and child.exitcode == -signal.SIGKILL
+    leftovers = list((tmp_path / "tiny").iterdir())
+    assert leftovers and not any(p.name.isdigit() for p in leftovers)
+    assert versions(tmp_path / "tiny") == []
+
+
+def _export_copy(base, source):
+    return str(export_version(_copy_writer(source), "tiny", base_dir=base))
+
+
+def test_concurrent_exports_get_distinct_versions(tmp_path, exported):
+    _, source = exported
+    ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
+    with ctx.Pool(4) as pool:
+        made = pool.starmap(_export_copy, [(tmp_path, source)] * 6)
+    assert sorted(Path(p).name for p in made) == ["1", "2", "3", "4", "5", "6"]
+    assert versions(tmp_path / "tiny") == [1, 2, 3, 4, 5, 6]
+    for p in made:
+        assert (Path(p) / "saved_model.pb").is_file()
+
+
+def test_rest_row_format_round_trip():
+    import tensorflow as tf
+
+    specs = {"images": (tf.float32, [-1, 2])}
+    inputs = request_to_inputs({"instances": [[1, 2], [3, 4]]}, specs)
+    assert inputs["images"].dtype == np.float32 and inputs["images"].shape == (2, 2)
+    response = outputs_to_response(
+        {"classes": np.array([1, 0]), "probabilities": np.array([[0.1, 0.9], [0.8, 0.2]])},
+        row_format=True,
+    )
+    assert response == {
+        "predictions": [
+            {"classes": 1, "probabilities": [0.1, 0.9]},
+            {"classes": 0, "probabilities": [0.8, 0.2]},
+        ]
+    }
+    # Named instances, as TF Serving takes them for several inputs.
+    specs2 = {"a": (tf.float32, [-1]), "b": (tf.string, [-1])}
+    inputs = request_to_inputs({"instances": [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]}, specs2)
+    assert inputs["a"].tolist() == [1.0, 2.0] and inputs["b"].tolist() == [b"x", b"y"]
+    single = outputs_to_response({"y": np.array([1.5, 2.5])}, row_format=True)
+    assert single == {"predictions": [1.5, 2.5]}
+
+
+def test_rest_column_format_round_trip():
+    import tensorflow as tf
+
+    specs = {
+        "prompt": (tf.string, [-1]),
+        "length": (tf.int32, []),
+        "temperature": (tf.float32, []),
+    }
+    body = {"inputs": {"prompt": ["ROMEO:"], "length": 5, "temperature": 0.5}}
+    inputs = request_to_inputs(body, specs)
+    assert inputs["prompt"].tolist() == [b"ROMEO:"]
+    assert inputs["length"].dtype == np.int32 and inputs["length"].shape == ()
+    response = outputs_to_response({"text": np.array([b"ROMEO: hi"], dtype=object)}, False)
+    assert response == {"outputs": ["ROMEO: hi"]}
+    both = outputs_to_response({"a": np.array([1]), "b": np.array([[2.0]])}, row_format=False)
+    assert both == {"outputs": {"a": [1], "b": [[2.0]]}}
+    # Scalars cannot go in the row format: said, not crashed on.
+    with pytest.raises(ProbeError, match="column format"):
+        outputs_to_response({"a": np.array(1), "b": np.array([2])}, row_format=True)
+    with pytest.raises(ProbeError, match="instances"):
+        request_to_inputs({"signature": 1}, specs)
+
+
+def _check(directory, *args):
+    return CliRunner().invoke(main, ["serving", "check", str(directory), *args])
+
+
+def test_check_runs_the_model_like_tf_serving(tmp_path, exported):
+    model, source = exported
+    export_version(_copy_writer(source), "tiny", base_dir=tmp_path)
+    result = _check(tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "tiny/1: loads with the session loader" in result.output
+    assert "signature serving_default" in result.output
+    assert "inputs:  sequence float32 [-1, 4, 3]" in result.output
+    # The printed REST response is the Keras model's own prediction.
+    response_line = next(
+        line for line in result.output.splitlines() if line.strip().startswith("response:")
+    )
+    import json
+
+    predictions = json.loads(response_line.split("response:", 1)[1])["predictions"]
+    np.testing.assert_allclose(
+        predictions, model.predict(np.zeros((2, 4, 3)), verbose=0), atol=1e-5
+    )
+    examples = _check(tmp_path, "--print-examples")
+    assert examples.exit_code == 0, examples.output
+    assert "curl -s -X POST http://localhost:8501/v1/models/tiny:predict" in examples.output
+
+
+def _one_version(tmp_path, source):
+    return export_version(_copy_writer(source), "tiny", base_dir=tmp_path)
+
+
+def test_check_reports_a_truncated_saved_model_pb(tmp_path, exported):
+    version = _one_version(tmp_path, exported[1])
+    pb = version / "saved_model.pb"
+    pb.write_bytes(pb.read_bytes()[:100])
+    result = _check(tmp_path)
+    assert result.exit_code == 1
+    assert "tiny/1: TF Serving's loader cannot load it" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_check_reports_missing_variables(tmp_path, exported):
+    version = _one_version(tmp_path, exported[1])
+    for f in (version / "variables").iterdir():
+        f.unlink()
+    result = _check(tmp_path)
+    assert result.exit_code == 1
+    assert "cannot load it" in result.output and "Traceback" not in result.output
+
+
+def test_check_reports_a_folder_without_saved_model_pb(tmp_path, exported):
+    _one_version(tmp_path, exported[1])
+    (tmp_path / "tiny" / "2").mkdir()
+    result = _check(tmp_path)
+    assert result.exit_code == 1
+    assert "tiny/2: no saved_model.pb" in result.output
+
+
+def test_check_reports_a_config_entry_without_folder(tmp_path, exported):
+    _one_version(tmp_path, exported[1])
+    (tmp_path / "models.config").write_text(models_config(["tiny", "ghost"]))
+    result = _check(tmp_path)
+    assert result.exit_code == 1
+    assert "model 'ghost' (base_path /models/ghost) has no folder" in result.output
+
+
+def test_check_reports_no_serving_default(tmp_path):
+    import tensorflow as tf
+
+    class NoDefault(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def double(self, x):
+            return {"y": 2 * x}
+
+    module = NoDefault()
+    export_version(
+        lambda p: tf.saved_model.save(module, p, signatures={"double": module.double}),
+        "nodefault",
+        base_dir=tmp_path,
+    )
+    write_models_config(tmp_path)
+    result = _check(tmp_path)
+    assert result.exit_code == 1
+    assert "nodefault/1: no serving_default signature" in result.output
+
+
+def test_check_reports_a_signature_that_fails_to_run(tmp_path):
+    import tensorflow as tf
+
+    class Failing(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def serve(self, x):
+            tf.debugging.assert_greater(x, 1.0, message="x must exceed 1")
+            return {"y": 2 * x}
+
+    module = Failing()
+    export_version(
+        lambda p: tf.saved_model.save(module, p, signatures={"serving_default": module.serve}),
+        "failing",
+        base_dir=tmp_path,
+    )
+    result = _check(tmp_path)
+    assert result.exit_code == 1
+    assert "failing/1: serving_default fails to run (InvalidArgumentError" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_check_on_a_missing_folder_is_one_line(tmp_path):
+    result = _check(tmp_path / "nowhere")
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
