@@ -9,9 +9,12 @@ import importlib
 import click
 
 from kerasrnn import __version__
+from kerasrnn.errors import UserError
 
 # name -> (module, attribute, one-line help) of each mounted group.
 SUBCOMMANDS = {
+    "mnist": ("kerasrnn.apps.mnist.cli", "mnist", "Classify MNIST digits read row by row."),
+    "textgen": ("kerasrnn.apps.textgen.cli", "textgen", "A character-level text generator."),
     "serving": ("kerasrnn.serving", "serving", "Check SavedModels the way TF Serving loads them."),
 }
 
@@ -27,6 +30,12 @@ class LazyGroup(click.Group):
             module, attribute, _ = SUBCOMMANDS[name]
             return getattr(importlib.import_module(module), attribute)
         return super().get_command(ctx, name)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as error:
+            raise click.ClickException(str(error)) from None
 
     def format_commands(self, ctx, formatter):
         rows = [(name, SUBCOMMANDS[name][2]) for name in sorted(SUBCOMMANDS)]

@@ -1,0 +1,1 @@
+"""The mnist app: classify digits read row by row with a recurrent network."""

@@ -1,0 +1,190 @@
+"""What the apps' training programs share: cell choice, seeding, distribution,
+epoch-reproducible shuffling, and errors meant for the user.
+
+TensorFlow-specific, like export.py: the cells themselves stay backend-neutral.
+"""
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from kerasrnn.cells import GRUCell, LSTMCell, SimpleRNNCell
+from kerasrnn.errors import UserError
+
+__all__ = ["CELLS", "STRATEGIES", "UserError", "set_seed", "make_strategy", "is_chief"]
+
+CELLS = {"lstm": LSTMCell, "gru": GRUCell, "rnn": SimpleRNNCell}
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+
+TFDS_HOST = ("storage.googleapis.com", 443)  # where tensorflow-datasets downloads from
+
+
+def network_reachable(host=TFDS_HOST, timeout=3.0):
+    """Whether `host` answers within `timeout` seconds.
+
+    Checked before a tensorflow-datasets download: offline, tfds itself spends
+    minutes in retries before it fails.
+    """
+    try:
+        socket.create_connection(host, timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def set_seed(seed, deterministic=True):
+    """Seeds Python, NumPy and TensorFlow; optionally makes TensorFlow's ops deterministic.
+
+    Keras turns XLA off when op determinism is on, so runs that ask for XLA
+    (`--jit`) pass `deterministic=False`.
+    """
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def make_strategy(name):
+    """The `tf.distribute` strategy called `name` (one of STRATEGIES).
+
+    - default: the current device, no distribution;
+    - mirrored: `MirroredStrategy` over every local GPU (or the CPU);
+    - multiworker: `MultiWorkerMirroredStrategy` over the hosts in `TF_CONFIG`.
+    """
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise UserError("--strategy multiworker needs TF_CONFIG describing the cluster")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise UserError(f"unknown strategy {name!r}: choose from {', '.join(STRATEGIES)}")
+
+
+def is_chief(strategy):
+    """Whether this process writes checkpoints, logs and exports.
+
+    Only worker 0 of a multi-worker cluster does, so a run exports exactly once.
+    """
+    resolver = getattr(strategy.extended, "_cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+    )
+
+
+class EpochSeeds(keras.callbacks.Callback):
+    """Makes each epoch's random draws a function of (seed, epoch) alone.
+
+    Two sources of randomness would otherwise differ after `--resume`:
+    `tf.data`'s reshuffling depends on how many times the dataset was iterated
+    in this process, and the model's seed generators (dropout, augmentation)
+    are not in the weights that Keras's BackupAndRestore saves. So the data
+    order here is a stateless permutation of the epoch number, and every seed
+    generator of the model is reset at the start of each epoch to a state
+    derived from the epoch number. A resumed epoch then repeats exactly.
+    """
+
+    def __init__(self, seed):
+        super().__init__()
+        self.seed = seed
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.initial_states = None
+
+    def on_train_begin(self, logs=None):
+        self.seed_states = [
+            v for v in self.model.non_trainable_variables
+            if v.path.endswith("seed_generator_state")
+        ]
+        self.initial_states = [keras.ops.convert_to_numpy(v) for v in self.seed_states]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch.assign(epoch)
+        for variable, initial in zip(self.seed_states, self.initial_states, strict=True):
+            # The counter half of the state starts each epoch 2**20 draws apart.
+            state = initial.copy()
+            state[-1] = initial[-1] + (epoch << 20)
+            variable.assign(state)
+
+    def indices(self, count):
+        """A dataset of `range(count)` in this epoch's order."""
+
+        def permutation(_):
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(count, dtype=tf.int64), seed=[self.seed, self.epoch.read_value()]
+            )
+            return tf.data.Dataset.from_tensor_slices(order)
+
+        # flat_map runs `permutation` when an epoch's iterator starts, so it
+        # reads the epoch number Keras has just set.
+        indices = tf.data.Dataset.from_tensors(0).flat_map(permutation)
+        return indices.apply(tf.data.experimental.assert_cardinality(count))
+
+
+def save_model_atomically(model, path):
+    """`model.save(path)` through a temporary file, so no half-written `.keras` is left."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".keras", dir=path.parent)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def best_so_far(history_csv, monitor, lower_is_better=False):
+    """The best `monitor` value in a CSVLogger file, or None (for resumed runs)."""
+    path = Path(history_csv)
+    if not path.is_file():
+        return None
+    lines = path.read_text().splitlines()
+    if len(lines) < 2:
+        return None
+    header = lines[0].split(",")
+    if monitor not in header:
+        return None
+    column = header.index(monitor)
+    values = [float(line.split(",")[column]) for line in lines[1:] if line.strip()]
+    if not values:
+        return None
+    return min(values) if lower_is_better else max(values)
+
+
+def prepare_workdir(workdir, defining, resume):
+    """Starts a fresh run in `workdir`, or checks that `--resume` continues the same one.
+
+    Args:
+        workdir: The run's folder: Keras's backup, best weights, history.csv.
+        defining: The options that define the run, saved to run.json; a
+            resumed run must be given the same.
+        resume: Whether this run continues an interrupted one.
+    """
+    workdir = Path(workdir)
+    run_file = workdir / "run.json"
+    defining = json.loads(json.dumps(defining, default=str))  # paths as strings
+    if resume:
+        if not (workdir / "backup").is_dir() or not run_file.is_file():
+            raise UserError(f"{workdir}: no interrupted run to resume (no backup there)")
+        before = json.loads(run_file.read_text())
+        changed = {k: (before.get(k), v) for k, v in defining.items() if before.get(k) != v}
+        if changed:
+            said = ", ".join(f"{k} was {old!r}, now {new!r}" for k, (old, new) in changed.items())
+            raise UserError(f"--resume needs the options of the interrupted run: {said}")
+        return
+    for stale in ("backup", "best.weights.h5", "history.csv", "results.json"):
+        target = workdir / stale
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps(defining, indent=1))

@@ -1,0 +1,317 @@
+"""The mnist app: data sources and their errors, training, export, plot, predict."""
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from kerasrnn.apps.mnist import data
+
+from kerasrnn import training
+from kerasrnn.cli import main
+from kerasrnn.errors import UserError
+
+SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+needs_shared_mnist = pytest.mark.skipif(
+    not SHARED_MNIST.is_dir(), reason=f"real MNIST digits not found at {SHARED_MNIST}"
+)
+
+
+def _write_idx(path, array, magic):
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def _small_mnist(folder, train=600, test=200):
+    """A folder of IDX files holding the first real digits of each split."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, count in (("train", train), ("test", test)):
+        images, labels = data.load_idx(SHARED_MNIST, split)
+        images_name, labels_name = data.IDX_FILES[split]
+        _write_idx(folder / f"{images_name}.gz", images[:count], data.IMAGES_MAGIC)
+        _write_idx(folder / labels_name, labels[:count], data.LABELS_MAGIC)  # not gzipped
+    return folder
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, ["mnist", *map(str, args)])
+
+
+@needs_shared_mnist
+def test_idx_files_of_the_real_digits():
+    images, labels = data.load_idx(SHARED_MNIST, "train")
+    assert images.shape == (5000, 28, 28) and images.dtype == np.uint8
+    assert np.bincount(labels).tolist() == [500] * 10
+    test_images, test_labels = data.load_idx(SHARED_MNIST, "test")
+    assert test_images.shape == (10000, 28, 28) and len(test_labels) == 10000
+
+
+@needs_shared_mnist
+def test_validation_split_comes_from_training_data_only():
+    images, labels = data.load_idx(SHARED_MNIST, "train")
+    (tx, ty), (vx, vy) = data.validation_split(images, labels, 0.1, seed=0)
+    assert len(vx) == 500 and len(tx) == 4500
+    # No digit is in both parts, and together they are the training split.
+    both = np.concatenate([tx, vx]).reshape(5000, -1)
+    assert len(np.unique(both, axis=0)) == len(np.unique(images.reshape(5000, -1), axis=0))
+
+
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        ("magic", "wrong magic number 2049 (expected 2051)"),
+        ("truncate", "truncated or corrupt"),
+        ("count", "1 images but"),
+        ("missing", "no train-images-idx3-ubyte.gz or train-images-idx3-ubyte"),
+        ("garbage", "cannot read it"),
+    ],
+)
+def test_bad_idx_files_are_one_line_errors(tmp_path, damage, message):
+    images = np.zeros((2, 28, 28), np.uint8)
+    labels = np.array([1, 2], np.uint8)
+    train_images = tmp_path / "train-images-idx3-ubyte"
+    _write_idx(train_images, images, data.IMAGES_MAGIC)
+    _write_idx(tmp_path / "train-labels-idx1-ubyte", labels, data.LABELS_MAGIC)
+    if damage == "magic":
+        _write_idx(train_images, images, data.LABELS_MAGIC)
+    elif damage == "truncate":
+        train_images.write_bytes(train_images.read_bytes()[:-10])
+    elif damage == "count":
+        _write_idx(train_images, images[:1], data.IMAGES_MAGIC)
+    elif damage == "missing":
+        train_images.unlink()
+    elif damage == "garbage":
+        train_images.unlink()
+        (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        data.load_idx(tmp_path, "train")
+    # Through the command: one line naming the file, exit 1, no traceback.
+    result = _invoke("train", "--data-dir", tmp_path, "--workdir", tmp_path / "w")
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1
+    assert "train-images-idx3-ubyte" in result.output
+
+
+def test_missing_data_dir(tmp_path):
+    result = _invoke("evaluate", "--data-dir", tmp_path / "nowhere", "--model", tmp_path)
+    assert result.exit_code == 1
+    assert "no such folder" in result.output or "not a .keras file" in result.output
+
+
+def test_tfds_source_with_mock_data(monkeypatch):
+    import tensorflow_datasets as tfds
+
+    # mock_data stands in for the download, so the network counts as reachable.
+    monkeypatch.setattr(training, "network_reachable", lambda *a, **k: True)
+    with tfds.testing.mock_data(num_examples=40):
+        images, labels = data.load("train", dataset="fashion_mnist")
+    assert images.shape == (40, 28, 28) and labels.shape == (40,)
+    assert labels.max() <= 9
+
+
+def test_no_network_and_no_data_dir_says_what_to_pass(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    monkeypatch.setattr(training, "network_reachable", lambda *a, **k: False)
+    result = _invoke("train", "--workdir", tmp_path / "w")
+    assert result.exit_code == 1
+    assert "network is unreachable: pass --data-dir DIR" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args", [["--epochs", "0"], ["--batch-size", "-3"], ["--cell", "lstmm"], ["--units", "0"]]
+)
+def test_bad_training_options_are_usage_errors(args):
+    result = _invoke("train", *args)
+    assert result.exit_code == 2, result.output
+
+
+TINY = ["--cell", "gru", "--units", "16", "--epochs", "3", "--batch-size", "64", "--lr", "0.01",
+        "--seed", "3"]
+PLAIN = ["--no-augment", "--dropout", "0"]  # the tiny model learns fast without them
+
+
+def _train(tmp_path, name, *extra, data_dir):
+    workdir, out = tmp_path / name, tmp_path / "saved_models"
+    args = ["train", "--data-dir", data_dir, *TINY, "--workdir", workdir, "--out", out, *extra]
+    return _invoke(*args), workdir, out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One small GRU trained on 600 real digits, shared by the tests below."""
+    if not SHARED_MNIST.is_dir():
+        pytest.skip(f"real MNIST digits not found at {SHARED_MNIST}")
+    tmp_path = tmp_path_factory.mktemp("mnist")
+    data_dir = _small_mnist(tmp_path / "data")
+    result, workdir, out = _train(tmp_path, "run", *PLAIN, data_dir=data_dir)
+    assert result.exit_code == 0, result.output
+    return dict(tmp=tmp_path, data_dir=data_dir, workdir=workdir, out=out, output=result.output)
+
+
+def test_training_reports_exports_and_keeps_the_best_epoch(trained):
+    output, workdir = trained["output"], trained["workdir"]
+    assert "data: 540 training, 60 validation, 200 test digits" in output
+    assert "Epoch 3/3" in output and "test accuracy:" in output
+    results = json.loads((workdir / "results.json").read_text())
+    history = (workdir / "history.csv").read_text().splitlines()
+    header = history[0].split(",")
+    val = [float(r.split(",")[header.index("val_accuracy")]) for r in history[1:]]
+    assert results["best_val_accuracy"] == pytest.approx(max(val))
+    assert results["test_accuracy"] > 0.3  # 3 epochs on 540 digits: well above chance
+    assert Path(results["saved_model"]) == trained["out"] / "mnist" / "1"
+    assert (trained["out"] / "models.config").is_file()
+    assert not (workdir / "backup").exists()  # a finished run leaves no backup
+
+
+def test_saved_model_runs_in_saved_model_cli_like_tf_serving(trained, tmp_path):
+    """`saved_model_cli run` (the session loader, tag serve) matches the .keras model."""
+    import keras
+
+    import kerasrnn  # noqa: F401  (registers the cells for the .keras file)
+
+    images, _ = data.load_idx(trained["data_dir"], "test")
+    x = data.to_float(images[:20])
+    np.save(tmp_path / "x.npy", x)
+    saved_model = trained["out"] / "mnist" / "1"
+    cli = Path(sys.executable).with_name("saved_model_cli")
+    run = subprocess.run(
+        [str(cli), "run", "--dir", str(saved_model), "--tag_set", "serve",
+         "--signature_def", "serving_default", "--inputs", f"images={tmp_path / 'x.npy'}",
+         "--outdir", str(tmp_path / "out")],
+        capture_output=True, text=True,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    classes = np.load(tmp_path / "out" / "classes.npy")
+    probabilities = np.load(tmp_path / "out" / "probabilities.npy")
+    assert classes.dtype == np.int64 and classes.shape == (20,)
+    assert probabilities.dtype == np.float32 and probabilities.shape == (20, 10)
+    model = keras.saving.load_model(trained["workdir"] / "model.keras")
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(classes, expected.argmax(-1))
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+
+
+def test_the_serving_check_accepts_the_export(trained):
+    result = CliRunner().invoke(main, ["serving", "check", str(trained["out"])])
+    assert result.exit_code == 0, result.output
+    assert "images float32 [-1, 28, 28]" in result.output
+    assert "classes int64 [-1]" in result.output
+
+
+def test_same_seed_same_run(trained, tmp_path):
+    result, workdir, _ = _train(tmp_path, "again", *PLAIN, data_dir=trained["data_dir"])
+    assert result.exit_code == 0, result.output
+    assert (workdir / "history.csv").read_text() == (trained["workdir"] / "history.csv").read_text()
+
+
+def test_resume_after_a_kill_ends_like_an_uninterrupted_run(trained, tmp_path):
+    # With augmentation and dropout on: their random state must resume too.
+    random_on = ["--augment", "--dropout", "0.2"]
+    reference, reference_dir, _ = _train(tmp_path, "reference", *random_on,
+                                         data_dir=trained["data_dir"])
+    assert reference.exit_code == 0, reference.output
+    workdir = tmp_path / "killed"
+    args = ["mnist", "train", "--data-dir", str(trained["data_dir"]), *TINY, *random_on,
+            "--workdir", str(workdir), "--out", str(tmp_path / "sm")]
+    child = subprocess.Popen([sys.executable, "-m", "kerasrnn", *args],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    history = workdir / "history.csv"
+    deadline = time.monotonic() + 240
+    # Kill it as soon as its first epoch is done: in the middle of the second.
+    while time.monotonic() < deadline and child.poll() is None:
+        if history.is_file() and len(history.read_text().splitlines()) >= 2:
+            child.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    assert child.wait(60) == -signal.SIGKILL, "the run ended before it could be killed"
+    assert (workdir / "backup").is_dir() and not (tmp_path / "sm").exists()
+
+    result = CliRunner().invoke(main, [*args, "--resume"])
+    assert result.exit_code == 0, result.output
+    assert "Epoch 1/3" not in result.output  # the finished epoch is not run again
+    resumed = json.loads((workdir / "results.json").read_text())
+    uninterrupted = json.loads((reference_dir / "results.json").read_text())
+    assert resumed["test_accuracy"] == uninterrupted["test_accuracy"]
+    assert resumed["best_val_accuracy"] == uninterrupted["best_val_accuracy"]
+    assert (workdir / "history.csv").read_text() == (reference_dir / "history.csv").read_text()
+
+
+def test_resume_with_other_options_or_nothing_to_resume(trained, tmp_path):
+    result, _, _ = _train(tmp_path, "fresh", "--resume", data_dir=trained["data_dir"])
+    assert result.exit_code == 1 and "no interrupted run to resume" in result.output
+    workdir = tmp_path / "changed"
+    (workdir / "backup").mkdir(parents=True)
+    (workdir / "run.json").write_text(json.dumps({"units": 99}))
+    result, _, _ = _train(tmp_path, "changed", "--resume", data_dir=trained["data_dir"])
+    assert result.exit_code == 1 and "units was 99, now 16" in result.output
+
+
+def test_nan_loss_stops_cleanly(trained, tmp_path):
+    result, _, out = _train(tmp_path, "nan", *PLAIN, "--lr", "1e38", "--cell", "rnn",
+                            data_dir=trained["data_dir"])
+    assert result.exit_code == 1, result.output
+    assert "loss became NaN" in result.output and not out.exists()
+
+
+def test_evaluate_on_a_saved_model_and_a_keras_file(trained):
+    outputs = []
+    for model in (trained["out"] / "mnist", trained["workdir"] / "model.keras"):
+        result = _invoke("evaluate", "--model", model, "--data-dir", trained["data_dir"])
+        assert result.exit_code == 0, result.output
+        assert "test digits: 200" in result.output and "confusion matrix" in result.output
+        outputs.append(result.output.split("\n", 1)[1])  # all but the model line
+    assert outputs[0] == outputs[1]
+    accuracy = json.loads((trained["workdir"] / "results.json").read_text())["test_accuracy"]
+    assert f"accuracy: {accuracy:.2%}" in outputs[0]
+
+
+def test_plot_writes_the_grid(trained, tmp_path):
+    png = tmp_path / "grid.png"
+    result = _invoke("plot", "--model", trained["out"] / "mnist" / "1", "--data-dir",
+                     trained["data_dir"], "--rows", "2", "--cols", "3", "--out", png)
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    assert Image.open(png).size == (600, 440)  # 3 x 2 panels of 2.0 x 2.2 inches at 100 dpi
+    assert "wrote" in result.output and "6 digits" in result.output
+
+
+def test_predict_converts_images_and_rejects_non_images(trained, tmp_path):
+    from PIL import Image
+
+    images, labels = data.load_idx(trained["data_dir"], "test")
+    digit = tmp_path / "digit.png"
+    Image.fromarray(images[0]).save(digit)
+    # The same digit, as a large colour picture with a white background.
+    big = Image.fromarray(255 - images[0]).resize((140, 140)).convert("RGB")
+    big.save(tmp_path / "big.jpg")
+    (tmp_path / "notes.txt").write_text("not an image")
+    model = trained["workdir"] / "model.keras"
+
+    result = CliRunner().invoke(main, ["mnist", "predict", "--model", str(model),
+                                       str(digit), str(tmp_path / "big.jpg")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    import keras
+
+    expected = keras.saving.load_model(model).predict(data.to_float(images[:1]), verbose=0)
+    assert f"digit.png: {expected.argmax()} (probability {expected.max():.3f})" in result.output
+    assert any("converted RGB to grayscale" in line for line in lines)
+    assert any("resized 140x140 to 28x28" in line for line in lines)
+    assert any("inverted (light background)" in line for line in lines)
+
+    bad = _invoke("predict", "--model", model, tmp_path / "notes.txt")
+    assert bad.exit_code == 1 and "notes.txt: cannot read it as an image" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1
