@@ -1,0 +1,1 @@
+"""The textgen app: a character-level language model that writes text."""

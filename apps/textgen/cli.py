@@ -1,0 +1,198 @@
+"""`kerasrnn textgen ...`: train a character model, sample text, evaluate it."""
+
+from pathlib import Path
+
+import click
+
+from kerasrnn.errors import UserError
+from kerasrnn.export import DEFAULT_BASE_DIR
+
+CELL_CHOICES = ("lstm", "gru", "rnn")
+
+
+def _text_options(command):
+    command = click.option(
+        "--text",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="A UTF-8 text file to learn from (e.g. tiny Shakespeare's input.txt).",
+    )(command)
+    command = click.option(
+        "--dataset",
+        default="tiny_shakespeare",
+        show_default=True,
+        help="tensorflow-datasets text, used when --text is not given.",
+    )(command)
+    return command
+
+
+def _model_option(command):
+    return click.option(
+        "--model",
+        "model_dir",
+        type=click.Path(path_type=Path),
+        help="A SavedModel folder (a version, or the model folder for its newest)."
+        " Default: the newest saved_models/textgen/N.",
+    )(command)
+
+
+def _load_saved_model(model_dir):
+    import tensorflow as tf
+
+    from kerasrnn.export import latest_version_dir
+
+    model_dir = Path(model_dir) if model_dir else Path(DEFAULT_BASE_DIR) / "textgen"
+    if not (model_dir / "saved_model.pb").is_file():
+        newest = latest_version_dir(model_dir)
+        if newest is None:
+            raise UserError(f"{model_dir}: no SavedModel there (train one or pass --model)")
+        model_dir = newest
+    loaded = tf.saved_model.load(str(model_dir))
+    missing = {"serving_default", "step", "vocabulary"} - set(loaded.signatures)
+    if missing:
+        raise UserError(f"{model_dir}: not a textgen SavedModel (no {', '.join(sorted(missing))})")
+    return loaded, model_dir
+
+
+@click.group()
+def textgen():
+    """A character-level language model (char-rnn) that writes text."""
+
+
+@textgen.command()
+@_text_options
+@click.option("--cell", type=click.Choice(CELL_CHOICES), default="lstm", show_default=True)
+@click.option("--units", type=click.IntRange(min=1), default=512, show_default=True)
+@click.option("--layers", type=click.IntRange(1, 3), default=1, show_default=True)
+@click.option("--seq-len", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Characters per training window (truncated back-propagation).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Upper bound on epochs; --minutes usually ends the run first.")
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=20.0,
+              show_default=True, help="Stop training after this many minutes.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3,
+              show_default=True, help="Adam learning rate.")
+@click.option("--clipnorm", type=click.FloatRange(min=0, min_open=True), default=5.0,
+              show_default=True, help="Clip each gradient's norm to this.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0,
+              show_default=True, help="Dropout on each recurrent layer's input and the output.")
+@click.option("--preset", type=click.Choice(["min-char-rnn"]),
+              help="min-char-rnn: vanilla RNN, hidden 100, seq 25, Adagrad 0.1, clip 5;"
+              " prints its smoothed loss.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True,
+              help="Continue the interrupted run in --workdir from its last finished epoch.")
+@click.option("--workdir", type=click.Path(path_type=Path), default=Path("runs/textgen"),
+              show_default=True, help="Backups, best weights, history.csv and model.keras.")
+@click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_BASE_DIR,
+              show_default=True, help="Export the SavedModel to OUT/textgen/<next version>.")
+@click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]),
+              default="default", show_default=True,
+              help="tf.distribute strategy: one device, all local GPUs, or TF_CONFIG's hosts.")
+def train(**options):
+    """Train on a text, keep the best epoch, and export a SavedModel that writes text.
+
+    Defaults: an LSTM of 512 units over a 64-dimensional embedding, windows of
+    100 characters, batch 64, Adam 2e-3 with gradient norms clipped to 5,
+    20 minutes. The last 10% of the text is held out for validation.
+    """
+    from kerasrnn.apps.textgen.train import run
+
+    run(**options)
+
+
+@textgen.command()
+@_model_option
+@click.option("--prompt", default="ROMEO:", show_default=True,
+              help="Text to start from; characters the model never saw are skipped.")
+@click.option("--length", type=click.IntRange(min=0), default=500, show_default=True,
+              help="Characters to generate after the prompt.")
+@click.option("--temperature", type=click.FloatRange(min=0), default=0.8, show_default=True,
+              help="Below 1: safer, more repetitive; above 1: wilder; 0: always the likeliest.")
+@click.option("--seed", type=int, help="Same seed, same text. Default: a random one.")
+@click.option("--num", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many samples to write.")
+@click.option("--stream", is_flag=True,
+              help="Print characters as they come (drives the `step` signature).")
+def sample(model_dir, prompt, length, temperature, seed, num, stream):
+    """Write text with a SavedModel (generated inside the graph in one call)."""
+    import random
+
+    import numpy as np
+    import tensorflow as tf
+
+    loaded, _ = _load_saved_model(model_dir)
+    seed = random.randrange(2**31) if seed is None else seed
+    if not stream:
+        text = loaded.signatures["serving_default"](
+            prompt=tf.constant([prompt] * num), length=tf.constant(length, tf.int32),
+            temperature=tf.constant(temperature, tf.float32), seed=tf.constant(seed, tf.int32),
+        )["text"].numpy()
+        for i, sample_text in enumerate(text):
+            if num > 1:
+                click.echo(f"--- sample {i + 1} (seed {seed}) ---")
+            click.echo(sample_text.decode("utf-8"))
+        return
+    # Streaming: the client keeps the state and samples, one character per call.
+    vocab = [c.decode("utf-8") for c in loaded.signatures["vocabulary"]()["characters"].numpy()]
+    index = {ch: i for i, ch in enumerate(vocab)}
+    step = loaded.signatures["step"]
+    state_shape = step.structured_input_signature[1]["state"].shape
+    rng = np.random.default_rng(seed)
+    for i in range(num):
+        if num > 1:
+            click.echo(f"--- sample {i + 1} (seed {seed}) ---")
+        ids = [index[ch] for ch in prompt if ch in index] or [index.get("\n", 0)]
+        state = tf.zeros([1, state_shape[1], state_shape[2]])
+        click.echo(prompt, nl=False)
+        for _ in range(length):
+            out = step(ids=tf.constant([ids], tf.int32), state=state)
+            logits, state = out["logits"].numpy()[0, -1].astype(np.float64), out["state"]
+            if temperature > 0:
+                p = np.exp((logits - logits.max()) / temperature)
+                next_id = int(rng.choice(len(vocab), p=p / p.sum()))
+            else:
+                next_id = int(logits.argmax())
+            click.echo(vocab[next_id], nl=False)
+            ids = [next_id]
+        click.echo()
+
+
+@textgen.command()
+@_model_option
+@_text_options
+@click.option("--seq-len", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Window length, as in training.")
+def evaluate(model_dir, text, dataset, seq_len):
+    """Loss (nats/char) and bits/char on the held-out last 10% of a text."""
+    import math
+
+    import numpy as np
+    import tensorflow as tf
+    from kerasrnn.apps.textgen import data
+
+    loaded, model_dir = _load_saved_model(model_dir)
+    corpus = data.read_text(text) if text is not None else data.tfds_text(dataset)
+    vocab = [c.decode("utf-8") for c in loaded.signatures["vocabulary"]()["characters"].numpy()]
+    known = "".join(ch for ch in corpus if ch in set(vocab))
+    held_out = data.encode(known, vocab)[int(len(known) * (1 - data.VALIDATION_FRACTION)):]
+    count = len(held_out) // (seq_len + 1)
+    if count == 0:
+        raise UserError(f"the held-out 10% of the text is shorter than --seq-len {seq_len} + 1")
+    windows = held_out[: count * (seq_len + 1)].reshape(count, seq_len + 1)
+    step = loaded.signatures["step"]
+    state_shape = step.structured_input_signature[1]["state"].shape
+    total, chars = 0.0, 0
+    with click.progressbar(range(0, count, 64), label="evaluating") as batches:
+        for start in batches:
+            batch = windows[start : start + 64]
+            state = tf.zeros([len(batch), state_shape[1], state_shape[2]])
+            logits = step(ids=tf.constant(batch[:, :-1]), state=state)["logits"]
+            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(batch[:, 1:], logits)
+            total += float(tf.reduce_sum(losses))
+            chars += int(np.prod(losses.shape))
+    loss = total / chars
+    click.echo(f"model: {model_dir}")
+    click.echo(f"held-out characters: {chars:,}")
+    click.echo(f"loss: {loss:.4f} nats/char")
+    click.echo(f"bits per character: {loss / math.log(2):.4f}")

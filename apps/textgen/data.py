@@ -1,0 +1,92 @@
+"""Text for the character model: a UTF-8 file or tensorflow-datasets' tiny_shakespeare.
+
+The vocabulary is the sorted set of characters of the training text; it is
+stored in the model, so sampling needs no training data. The last 10% of the
+text is held out for validation.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from kerasrnn import training
+from kerasrnn.training import UserError
+
+VALIDATION_FRACTION = 0.1
+
+
+def read_text(path):
+    """The text of a UTF-8 file, with one-line errors for what cannot be text."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    raw = path.read_bytes()
+    if not raw:
+        raise UserError(f"{path}: the file is empty")
+    if b"\x00" in raw[:65536]:
+        raise UserError(f"{path}: a binary file, not text")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
+
+
+def tfds_text(name="tiny_shakespeare"):
+    """The train, validation and test splits of a tensorflow-datasets text, joined."""
+    import tensorflow_datasets as tfds
+
+    if not tfds.builder(name).is_prepared() and not training.network_reachable():
+        raise UserError(
+            f"{name} is not in the tensorflow-datasets folder and the network is unreachable:"
+            " pass --text FILE (e.g. ../shared/data/tinyshakespeare/input.txt)"
+        )
+    try:
+        splits = tfds.load(name, split=["train", "validation", "test"])
+    except Exception as error:  # tfds wraps download and preparation errors in many types
+        raise UserError(f"tensorflow-datasets could not load {name}: {error}") from None
+    return "".join(
+        example["text"].decode("utf-8") for split in splits for example in tfds.as_numpy(split)
+    )
+
+
+def vocabulary(text):
+    """The sorted distinct characters of `text`."""
+    return sorted(set(text))
+
+
+def encode(text, vocab):
+    """Character ids of `text` (every character must be in `vocab`)."""
+    index = {ch: i for i, ch in enumerate(vocab)}
+    return np.fromiter((index[ch] for ch in text), dtype=np.int32, count=len(text))
+
+
+def split(ids, seq_len, batch_size):
+    """(training ids, validation ids): the last 10% held out, each long enough for a batch."""
+    cut = int(len(ids) * (1 - VALIDATION_FRACTION))
+    train, val = ids[:cut], ids[cut:]
+    need = seq_len + 1
+    if len(val) < need:
+        raise UserError(
+            f"the text is too short: {len(ids):,} characters; its last 10% must hold one"
+            f" training sequence of --seq-len {seq_len} + 1"
+        )
+    if len(train) // need < 1:
+        raise UserError(f"the text is too short for --seq-len {seq_len}")
+    if len(train) // need < batch_size:
+        batch_size = len(train) // need  # small texts: smaller batches rather than none
+    return train, val, batch_size
+
+
+def windows(ids, seq_len, batch_size, shuffle=None):
+    """Batches of (input, target) windows: target is the input shifted by one character.
+
+    Truncated back-propagation through time over `seq_len` steps: the text is
+    cut into consecutive windows of `seq_len + 1` characters; `shuffle` (an
+    `EpochSeeds`) orders them by epoch, or they keep the text's order.
+    """
+    count = len(ids) // (seq_len + 1)
+    table = tf.constant(ids[: count * (seq_len + 1)].reshape(count, seq_len + 1))
+    order = shuffle.indices(count) if shuffle is not None else tf.data.Dataset.range(count)
+    data = order.map(lambda i: (tf.gather(table, i)[:-1], tf.gather(table, i)[1:]))
+    return data.batch(batch_size, drop_remainder=shuffle is not None).prefetch(tf.data.AUTOTUNE)

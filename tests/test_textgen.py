@@ -1,0 +1,224 @@
+"""The textgen app: text input and its errors, training, the generating SavedModel."""
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from kerasrnn.apps.textgen import data
+
+from kerasrnn import training
+from kerasrnn.cli import main
+
+SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare"
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, ["textgen", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """The first 40,000 characters of tiny Shakespeare (or a made-up text without it)."""
+    path = tmp_path_factory.mktemp("text") / "input.txt"
+    source = SHAKESPEARE / "input.txt"
+    if source.is_file():
+        path.write_text(source.read_text(encoding="utf-8")[:40000], encoding="utf-8")
+    else:
+        rng = np.random.default_rng(0)
+        words = ["to", "be", "or", "not", "that", "is", "the", "question", "ROMEO:", "\n"]
+        path.write_text(" ".join(rng.choice(words, 8000)), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("textgen")
+    result = _invoke("train", "--text", corpus, "--units", "32", "--epochs", "2", "--seq-len",
+                     "50", "--batch-size", "32", "--lr", "0.01", "--workdir", tmp / "run",
+                     "--out", tmp / "saved_models", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    return dict(tmp=tmp, corpus=corpus, workdir=tmp / "run", out=tmp / "saved_models",
+                version=tmp / "saved_models" / "textgen" / "1", output=result.output)
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "the file is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a binary file, not text"),
+        ("café".encode("latin-1"), "not UTF-8 text"),
+        (b"too short", "the text is too short"),
+    ],
+)
+def test_bad_text_is_a_one_line_error(tmp_path, content, message):
+    path = tmp_path / "input.txt"
+    path.write_bytes(content)
+    result = _invoke("train", "--text", path, "--workdir", tmp_path / "w", "--out",
+                     tmp_path / "sm")
+    assert result.exit_code == 1, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_missing_text_file(tmp_path):
+    result = _invoke("train", "--text", tmp_path / "nope.txt", "--workdir", tmp_path / "w")
+    assert result.exit_code == 1 and "no such file" in result.output
+
+
+def test_tfds_source_with_mock_data(monkeypatch):
+    import tensorflow_datasets as tfds
+
+    # mock_data stands in for the download, so the network counts as reachable.
+    monkeypatch.setattr(training, "network_reachable", lambda *a, **k: True)
+    with tfds.testing.mock_data(num_examples=3):
+        text = data.tfds_text("tiny_shakespeare")
+    assert isinstance(text, str) and len(text) > 0
+
+
+def test_no_network_says_to_pass_text(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    monkeypatch.setattr(training, "network_reachable", lambda *a, **k: False)
+    result = _invoke("train", "--workdir", tmp_path / "w")
+    assert result.exit_code == 1 and "pass --text FILE" in result.output
+
+
+def test_windows_are_shifted_by_one_character():
+    ids = np.arange(23, dtype=np.int32)
+    (x, y), = list(data.windows(ids, seq_len=4, batch_size=8).take(1))
+    assert x.shape == (4, 4)  # 23 // 5 windows, the last partial one left out
+    np.testing.assert_array_equal(x[1], [5, 6, 7, 8])
+    np.testing.assert_array_equal(y[1], [6, 7, 8, 9])
+
+
+def test_training_reports_loss_and_exports(trained):
+    output = trained["output"]
+    assert "held out" in output and "Epoch 2/2" in output
+    assert "nats/char" in output and "bits/char" in output
+    results = json.loads((trained["workdir"] / "results.json").read_text())
+    assert results["val_loss"] < math.log(65)  # better than uniform guessing
+    assert (trained["version"] / "saved_model.pb").is_file()
+
+
+def test_time_budget_stops_training(corpus, tmp_path):
+    result = _invoke("train", "--text", corpus, "--units", "8", "--epochs", "50", "--minutes",
+                     "0.001", "--seq-len", "50", "--workdir", tmp_path / "w", "--out",
+                     tmp_path / "sm")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "w" / "results.json").read_text())["epochs"] == 1
+
+
+def test_min_char_rnn_preset_prints_its_smoothed_loss(corpus, tmp_path):
+    result = _invoke("train", "--text", corpus, "--preset", "min-char-rnn", "--epochs", "1",
+                     "--batch-size", "16", "--workdir", tmp_path / "w", "--out", tmp_path / "sm")
+    assert result.exit_code == 0, result.output
+    assert "'units': 100" in result.output and "'seq_len': 25" in result.output
+    assert "iter 0, smoothed loss: " in result.output
+    run = json.loads((tmp_path / "w" / "run.json").read_text())
+    assert (run["cell"], run["optimizer"], run["lr"], run["clipvalue"]) == ("rnn", "adagrad",
+                                                                           0.1, 5.0)
+
+
+# Runs with the session-based loader TF Serving uses, in a process that never
+# imports kerasrnn.
+SESSION_LOADER = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+
+    path, requests = sys.argv[1], json.loads(sys.argv[2])
+    answers = []
+    with tf.compat.v1.Graph().as_default(), tf.compat.v1.Session() as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path)
+        for name, feed in requests:
+            signature = meta.signature_def[name]
+            feed_dict = {signature.inputs[k].name: np.array(v) for k, v in feed.items()}
+            fetch = {k: v.name for k, v in signature.outputs.items()}
+            out = sess.run(fetch, feed_dict)
+            utf8 = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])
+            answers.append({k: (utf8(v) if v.dtype == object else v).tolist()
+                            for k, v in out.items()})
+    assert "kerasrnn" not in sys.modules
+    print(json.dumps(answers))
+    """
+)
+
+
+def _session_run(version, requests):
+    run = subprocess.run(
+        [sys.executable, "-c", SESSION_LOADER, str(version), json.dumps(requests)],
+        capture_output=True, text=True,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_saved_model_generates_in_tf_serving_s_loader(trained):
+    import keras
+
+    import kerasrnn  # noqa: F401  (registers the cells for the .keras file)
+
+    def generate(prompts, length, temperature, seed):
+        return ["serving_default", {"prompt": prompts, "length": length,
+                                    "temperature": temperature, "seed": seed}]
+
+    state_width = None
+    vocab = json.loads((trained["workdir"] / "vocabulary.json").read_text())
+    ids = [[vocab.index(c) for c in "ROMEO:"]]
+    answers = _session_run(trained["version"], [
+        generate(["ROMEO:", "JULIET:"], 40, 0.8, 7),
+        generate(["ROMEO:", "JULIET:"], 40, 0.8, 7),
+        generate(["ROMEO:", "JULIET:"], 40, 0.8, 8),
+        generate(["", "ROMEO:\u263a\u00e9"], 30, 0.8, 7),  # empty; characters never seen
+        generate(["ROMEO:"], 25, 0.0, 0),  # greedy
+        ["step", {"ids": ids, "state": np.zeros((1, 2, 32)).tolist()}],
+    ])
+    first, again, other_seed, odd, greedy, step = answers
+    assert first == again and first != other_seed  # same seed, same text
+    assert first["text"][0].startswith("ROMEO:") and first["text"][1].startswith("JULIET:")
+    assert [len(t) for t in first["text"]] == [6 + 40, 7 + 40]
+    assert len(odd["text"][0]) == 30 and odd["text"][1].startswith("ROMEO:\u263a\u00e9")
+    assert len(odd["text"][1]) == len("ROMEO:\u263a\u00e9") + 30
+
+    # The SavedModel's greedy text and step logits are the Keras model's own.
+    model = keras.saving.load_model(trained["workdir"] / "model.keras")
+    text = "ROMEO:"
+    for _ in range(25):
+        logits = model.predict(np.array([[vocab.index(c) for c in text]]), verbose=0)
+        text += vocab[int(logits[0, -1].argmax())]
+    assert greedy["text"] == [text]
+    expected = model.predict(np.array(ids), verbose=0)
+    np.testing.assert_allclose(step["logits"], expected, atol=1e-4)
+    state_width = np.array(step["state"]).shape
+    assert state_width == (1, 2, 32)  # LSTM: h and c
+
+
+def test_sample_command(trained):
+    args = ["sample", "--model", trained["out"] / "textgen", "--length", "30", "--seed", "3"]
+    first, again = _invoke(*args), _invoke(*args)
+    assert first.exit_code == 0, first.output
+    assert first.output == again.output and first.output.startswith("ROMEO:")
+    assert len(first.output) == len("ROMEO:") + 30 + 1  # and a newline
+    streamed = _invoke(*args, "--stream", "--num", "2")
+    assert streamed.exit_code == 0, streamed.output
+    assert streamed.output.count("ROMEO:") == 2 and "--- sample 2 (seed 3) ---" in streamed.output
+
+
+def test_sample_without_a_model_is_one_line(tmp_path):
+    result = _invoke("sample", "--model", tmp_path)
+    assert result.exit_code == 1 and "no SavedModel there" in result.output
+
+
+def test_evaluate_matches_the_training_validation_loss(trained):
+    result = _invoke("evaluate", "--model", trained["version"], "--text", trained["corpus"],
+                     "--seq-len", "50")
+    assert result.exit_code == 0, result.output
+    loss = float(result.output.split("loss: ")[1].split()[0])
+    best = json.loads((trained["workdir"] / "results.json").read_text())["val_loss"]
+    assert loss == pytest.approx(best, abs=2e-3)
+    assert f"bits per character: {loss / math.log(2):.4f}" in result.output
