@@ -277,3 +277,42 @@ def test_check_on_a_missing_folder_is_one_line(tmp_path):
     result = _check(tmp_path / "nowhere")
     assert result.exit_code != 0
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _fenced_blocks(text, language):
+    """The contents of the ```language blocks of a Markdown text, in order."""
+    parts = text.split(f"```{language}\n")[1:]
+    return [part.split("```", 1)[0].strip() for part in parts]
+
+
+def test_bundled_models_load_like_tf_serving_and_match_the_readme():
+    """saved_models/ passes the check, and the README's examples are its output."""
+    import json
+
+    result = _check(REPO / "saved_models", "--print-examples")
+    assert result.exit_code == 0, result.output
+    serving = (REPO / "README.md").read_text().split("## Serving", 1)[1].split("\n## ", 1)[0]
+    for language in ("bash", "json"):
+        printed, documented = _fenced_blocks(result.output, language), []
+        documented = [b for b in _fenced_blocks(serving, language) if "curl" in b or "{" in b]
+        documented = [b for b in documented if not b.startswith("docker")]
+        assert len(documented) == len(printed) >= 2, (language, documented)
+        for doc, now in zip(documented, printed, strict=True):
+            if language == "bash":
+                assert doc == now  # the requests: exactly what the check sent
+                continue
+            doc, now = json.loads(doc), json.loads(now)
+            if "predictions" in now:  # mnist: same class, probabilities to float noise
+                assert [p["classes"] for p in doc["predictions"]] == [
+                    p["classes"] for p in now["predictions"]
+                ]
+                np.testing.assert_allclose(
+                    [p["probabilities"] for p in doc["predictions"]],
+                    [p["probabilities"] for p in now["predictions"]], atol=1e-4,
+                )
+            else:  # textgen: the prompt and the length of the continuation
+                assert [len(t) for t in doc["outputs"]] == [len(t) for t in now["outputs"]]
+                assert all(t.startswith("ROMEO:") for t in now["outputs"])

@@ -199,6 +199,11 @@ def test_saved_model_runs_in_saved_model_cli_like_tf_serving(trained, tmp_path):
     expected = model.predict(x, verbose=0)
     np.testing.assert_array_equal(classes, expected.argmax(-1))
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    # Each weight is stored once (Keras issue #23553 stores them twice).
+    import tensorflow as tf
+
+    stored = tf.train.list_variables(str(saved_model / "variables" / "variables"))
+    assert sum(int(np.prod(shape)) for _, shape in stored) == model.count_params()
 
 
 def test_the_serving_check_accepts_the_export(trained):

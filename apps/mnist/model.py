@@ -72,8 +72,10 @@ def export(model, base_dir=DEFAULT_BASE_DIR, example_images=None):
         return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
 
     def write(path):
+        # No archive.track(model): the endpoints capture the weights they use,
+        # and tracking the model as well stores every weight twice (Keras
+        # issue #23553: twice the size on disk and in TF Serving's memory).
         archive = keras.export.ExportArchive()
-        archive.track(model)
         archive.add_endpoint(
             "serving_default",
             serve,

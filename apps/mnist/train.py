@@ -10,6 +10,7 @@ finished epoch), the best weights so far, and history.csv.
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import click
@@ -98,6 +99,7 @@ def run(cell, units, layers, bidirectional, dropout, augment, epochs, batch_size
     if logdir is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(logdir if chief else workdir / "tb")))
 
+    started = time.monotonic()
     try:
         history = model.fit(train_data, validation_data=val_data, epochs=epochs,
                             callbacks=callbacks, verbose=1 if chief else 0)
@@ -107,6 +109,7 @@ def run(cell, units, layers, bidirectional, dropout, augment, epochs, batch_size
         ) from None
     if any(np.isnan(v) for v in history.history.get("loss", [])):
         raise UserError("training stopped: the loss became NaN (try a lower --lr)")
+    seconds_per_epoch = (time.monotonic() - started) / len(history.history["loss"])
 
     model.load_weights(str(best_path))
     test_data = data.eval_dataset(test_x, test_y, batch_size)
@@ -122,6 +125,7 @@ def run(cell, units, layers, bidirectional, dropout, augment, epochs, batch_size
     (workdir / "results.json").write_text(json.dumps({
         "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
         "best_val_accuracy": best_val, "parameters": model.count_params(),
+        "seconds_per_epoch": seconds_per_epoch,
         "keras_file": str(saved), "saved_model": str(version),
     }, indent=1))
     click.echo(f"saved {saved} and exported {version}")

@@ -151,8 +151,10 @@ def export(model, vocab, base_dir=DEFAULT_BASE_DIR):
         return {"characters": tf.constant(generator.vocab)}
 
     def write(path):
+        # No archive.track(model): the endpoints capture the weights they use,
+        # and tracking the model as well stores every weight twice (Keras
+        # issue #23553: twice the size on disk and in TF Serving's memory).
         archive = keras.export.ExportArchive()
-        archive.track(model)
         archive.add_endpoint(
             "serving_default",
             serve,
