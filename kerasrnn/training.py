@@ -17,7 +17,7 @@ import tensorflow as tf
 from kerasrnn.cells import GRUCell, LSTMCell, SimpleRNNCell
 from kerasrnn.errors import UserError
 
-__all__ = ["CELLS", "STRATEGIES", "UserError", "set_seed", "make_strategy", "is_chief"]
+__all__ = ["CELLS", "STRATEGIES", "UserError", "set_seed", "make_strategy"]
 
 CELLS = {"lstm": LSTMCell, "gru": GRUCell, "rnn": SimpleRNNCell}
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -55,30 +55,21 @@ def make_strategy(name):
 
     - default: the current device, no distribution;
     - mirrored: `MirroredStrategy` over every local GPU (or the CPU);
-    - multiworker: `MultiWorkerMirroredStrategy` over the hosts in `TF_CONFIG`.
+    - multiworker: `MultiWorkerMirroredStrategy` over the hosts in `TF_CONFIG`,
+      refused for now: Keras 3's `fit` does not run under it.
     """
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        if "TF_CONFIG" not in os.environ:
-            raise UserError("--strategy multiworker needs TF_CONFIG describing the cluster")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        # Keras 3's fit stops at PerReplica inputs under this strategy; the
+        # multi-worker tutorial of TensorFlow fails the same way since TF 2.16.
+        raise UserError(
+            "--strategy multiworker: Keras 3's fit does not run under"
+            " MultiWorkerMirroredStrategy yet (keras-team/keras#20585)"
+        )
     raise UserError(f"unknown strategy {name!r}: choose from {', '.join(STRATEGIES)}")
-
-
-def is_chief(strategy):
-    """Whether this process writes checkpoints, logs and exports.
-
-    Only worker 0 of a multi-worker cluster does, so a run exports exactly once.
-    """
-    resolver = getattr(strategy.extended, "_cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    return resolver.task_type == "chief" or (
-        resolver.task_type == "worker" and resolver.task_id == 0
-    )
 
 
 class EpochSeeds(keras.callbacks.Callback):

@@ -8,8 +8,6 @@ finished epoch), the best weights so far, and history.csv.
 """
 
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +21,6 @@ from kerasrnn.training import (
     EpochSeeds,
     UserError,
     best_so_far,
-    is_chief,
     make_strategy,
     prepare_workdir,
     save_model_atomically,
@@ -49,10 +46,9 @@ def run(cell, units, layers, bidirectional, dropout, augment, epochs, batch_size
     options = dict(locals())
     set_seed(seed, deterministic=not jit)
     distribution = make_strategy(strategy)
-    chief = is_chief(distribution)
-    # Workers other than the chief write their backups and logs where nobody
-    # reads them, as tf.distribute's multi-worker recipe asks.
-    workdir = Path(workdir) if chief else Path(tempfile.mkdtemp(prefix="kerasrnn-worker-"))
+    if strategy != "default":
+        click.echo(f"strategy: {strategy}, {distribution.num_replicas_in_sync} replicas")
+    workdir = Path(workdir)
     prepare_workdir(workdir, {k: options[k] for k in RUN_DEFINING}, resume)
 
     images, labels = data.load("train", dataset, data_dir)
@@ -97,12 +93,12 @@ def run(cell, units, layers, bidirectional, dropout, augment, epochs, batch_size
         keras.callbacks.TerminateOnNaN(),
     ]
     if logdir is not None:
-        callbacks.append(keras.callbacks.TensorBoard(str(logdir if chief else workdir / "tb")))
+        callbacks.append(keras.callbacks.TensorBoard(str(logdir)))
 
     started = time.monotonic()
     try:
         history = model.fit(train_data, validation_data=val_data, epochs=epochs,
-                            callbacks=callbacks, verbose=1 if chief else 0)
+                            callbacks=callbacks)
     except KeyboardInterrupt:
         raise UserError(
             f"interrupted: continue with the same options and --resume (work folder {workdir})"
@@ -117,9 +113,6 @@ def run(cell, units, layers, bidirectional, dropout, augment, epochs, batch_size
     best_val = best_so_far(history_path, "val_accuracy")
     click.echo(f"best validation accuracy: {best_val:.2%}")
     click.echo(f"test accuracy: {test_accuracy:.2%} (loss {test_loss:.4f}, {len(test_x):,} digits)")
-    if not chief:
-        shutil.rmtree(workdir, ignore_errors=True)
-        return
     saved = save_model_atomically(model, workdir / "model.keras")
     version = export(model, out, example_images=data.to_float(test_x[:1]))
     (workdir / "results.json").write_text(json.dumps({

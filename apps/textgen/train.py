@@ -6,7 +6,6 @@
 
 import json
 import math
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from kerasrnn.training import (
     EpochSeeds,
     UserError,
     best_so_far,
-    is_chief,
     make_strategy,
     prepare_workdir,
     save_model_atomically,
@@ -91,8 +89,9 @@ def run(text, dataset, cell, units, layers, seq_len, batch_size, epochs, minutes
     options = dict(locals())
     set_seed(seed)
     distribution = make_strategy(strategy)
-    chief = is_chief(distribution)
-    workdir = Path(workdir) if chief else Path(tempfile.mkdtemp(prefix="kerasrnn-worker-"))
+    if strategy != "default":
+        click.echo(f"strategy: {strategy}, {distribution.num_replicas_in_sync} replicas")
+    workdir = Path(workdir)
     prepare_workdir(workdir, {k: options[k] for k in RUN_DEFINING}, resume)
 
     corpus = data.read_text(text) if text is not None else data.tfds_text(dataset)
@@ -133,7 +132,7 @@ def run(text, dataset, cell, units, layers, seq_len, batch_size, epochs, minutes
     started = time.monotonic()
     try:
         history = model.fit(train_data, validation_data=val_data, epochs=epochs,
-                            callbacks=callbacks, verbose=1 if chief else 0)
+                            callbacks=callbacks)
     except KeyboardInterrupt:
         raise UserError(
             f"interrupted: continue with the same options and --resume (work folder {workdir})"
@@ -146,8 +145,6 @@ def run(text, dataset, cell, units, layers, seq_len, batch_size, epochs, minutes
     val_loss = best_so_far(history_path, "val_loss", lower_is_better=True)
     click.echo(f"best validation loss: {val_loss:.4f} nats/char, "
                f"{val_loss / math.log(2):.4f} bits/char ({trained_minutes:.1f} minutes)")
-    if not chief:
-        return
     saved = save_model_atomically(model, workdir / "model.keras")
     version = export(model, vocab, out)
     (workdir / "results.json").write_text(json.dumps({
