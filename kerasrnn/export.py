@@ -61,7 +61,7 @@ def _fsync_dir(path):
 
 
 def export_version(write, name, base_dir=DEFAULT_BASE_DIR, example_request=None,
-                   serving_root=DEFAULT_SERVING_ROOT):
+                   serving_root=None):
     """Writes a new version of model `name` and returns its folder.
 
     Args:
@@ -72,7 +72,8 @@ def export_version(write, name, base_dir=DEFAULT_BASE_DIR, example_request=None,
         example_request: Optional TF Serving REST request body (a dict) that
             `kerasrnn serving check` sends to this version; stored in the
             SavedModel's `assets.extra/`, a folder TF Serving ignores.
-        serving_root: Where the server sees `base_dir`, for `models.config`.
+        serving_root: Where the server sees `base_dir`, for `models.config`;
+            by default the one the existing models.config uses, else /models.
 
     Returns:
         The `Path` of the new version folder, `base_dir/name/<N+1>`.
@@ -131,8 +132,27 @@ def parse_models_config(text):
     return text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
 
 
-def write_models_config(base_dir=DEFAULT_BASE_DIR, serving_root=DEFAULT_SERVING_ROOT):
-    """Rewrites `base_dir/models.config` atomically; returns its path."""
+def current_serving_root(base_dir=DEFAULT_BASE_DIR):
+    """The serving root that `base_dir/models.config` uses, or the default."""
+    path = Path(base_dir) / CONFIG_NAME
+    try:
+        entries = parse_models_config(path.read_text()).model_config_list.config
+    except (OSError, text_format.ParseError):
+        return DEFAULT_SERVING_ROOT
+    for entry in entries:
+        if entry.base_path.endswith(f"/{entry.name}"):
+            return entry.base_path[: -len(entry.name) - 1] or "/"
+    return DEFAULT_SERVING_ROOT
+
+
+def write_models_config(base_dir=DEFAULT_BASE_DIR, serving_root=None):
+    """Rewrites `base_dir/models.config` atomically; returns its path.
+
+    `serving_root` is where the server sees `base_dir` (the official image
+    mounts models at /models); by default the root the file already uses.
+    """
+    if serving_root is None:
+        serving_root = current_serving_root(base_dir)
     base_dir = Path(base_dir)
     path = base_dir / CONFIG_NAME
     text = models_config(model_names(base_dir), serving_root)

@@ -8,7 +8,13 @@ from pathlib import Path, PurePosixPath
 import click
 from google.protobuf import text_format
 
-from kerasrnn.export import CONFIG_NAME, DEFAULT_BASE_DIR, parse_models_config, versions
+from kerasrnn.export import (
+    CONFIG_NAME,
+    DEFAULT_BASE_DIR,
+    parse_models_config,
+    versions,
+    write_models_config,
+)
 
 PROBE = Path(__file__).with_name("serving_probe.py")
 PROBE_TIMEOUT_S = 600
@@ -161,3 +167,25 @@ def check(directory, print_examples, host):
         click.echo(f"error: {problem}", err=True)
     if problems:
         sys.exit(1)
+
+
+@serving.command()
+@click.argument(
+    "directory",
+    default=str(DEFAULT_BASE_DIR),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option(
+    "--serving-root",
+    help="Where the server sees DIRECTORY. Default: the root models.config uses, else /models"
+    " (where the official tensorflow/serving image mounts models).",
+)
+def config(directory, serving_root):
+    """Rewrite DIRECTORY/models.config (default saved_models) for every model in it.
+
+    Exports keep the serving root the file already uses, so setting it once
+    here is enough.
+    """
+    path = write_models_config(directory, serving_root)
+    click.echo(path.read_text().rstrip())
+    click.echo(f"wrote {path}", err=True)

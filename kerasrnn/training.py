@@ -5,6 +5,7 @@ TensorFlow-specific, like export.py: the cells themselves stay backend-neutral.
 """
 
 import json
+import math
 import os
 import shutil
 import socket
@@ -179,3 +180,43 @@ def prepare_workdir(workdir, defining, resume):
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     workdir.mkdir(parents=True, exist_ok=True)
     run_file.write_text(json.dumps(defining, indent=1))
+
+
+def fit_resumable(model, train_data, val_data, epochs, workdir, epoch_seeds, monitor, mode,
+                  resume, extra_callbacks=()):
+    """`model.fit` that can be killed and resumed, keeping the best epoch's weights.
+
+    Adds to `extra_callbacks`: `epoch_seeds`, Keras's BackupAndRestore in
+    `workdir/backup`, the best weights by `monitor` in
+    `workdir/best.weights.h5` (a resumed run starts from the best value in
+    `workdir/history.csv`, which CSVLogger keeps), and TerminateOnNaN. Loads
+    the best weights into `model` at the end.
+
+    Returns:
+        The best value of `monitor`, and the Keras `History` of this call.
+    """
+    best_path, history_path = workdir / "best.weights.h5", workdir / "history.csv"
+    lower_is_better = mode == "min"
+    callbacks = [
+        epoch_seeds,
+        keras.callbacks.BackupAndRestore(str(workdir / "backup")),
+        keras.callbacks.ModelCheckpoint(
+            str(best_path), monitor=monitor, mode=mode, save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=best_so_far(history_path, monitor, lower_is_better),
+        ),
+        keras.callbacks.CSVLogger(str(history_path), append=resume),
+        keras.callbacks.TerminateOnNaN(),
+        *extra_callbacks,
+    ]
+    try:
+        history = model.fit(train_data, validation_data=val_data, epochs=epochs,
+                            callbacks=callbacks)
+    except KeyboardInterrupt:
+        raise UserError(
+            f"interrupted: continue with the same options and --resume (work folder {workdir})"
+        ) from None
+    if any(math.isnan(v) for v in history.history.get("loss", [])):
+        raise UserError("training stopped: the loss became NaN (try a lower --lr)")
+    model.load_weights(str(best_path))
+    return best_so_far(history_path, monitor, lower_is_better), history

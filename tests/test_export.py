@@ -64,6 +64,19 @@ def test_export_takes_the_next_version_and_writes_models_config(tmp_path, export
     assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == ["1", "2"]
 
 
+def test_serving_root_is_set_once_and_kept_by_later_exports(tmp_path, exported):
+    _, source = exported
+    export_version(_copy_writer(source), "tiny", base_dir=tmp_path)
+    result = CliRunner().invoke(main, ["serving", "config", str(tmp_path), "--serving-root",
+                                       "/srv/tf"])
+    assert result.exit_code == 0, result.output
+    export_version(_copy_writer(source), "other", base_dir=tmp_path)
+    config = parse_models_config((tmp_path / "models.config").read_text())
+    assert [c.base_path for c in config.model_config_list.config] == [
+        "/srv/tf/other", "/srv/tf/tiny",
+    ]
+
+
 def test_models_config_round_trips_through_the_protos():
     text = models_config(["mnist", "textgen"], serving_root="/models")
     assert 'name: "mnist"' in text and 'base_path: "/models/textgen"' in text
@@ -295,6 +308,11 @@ def test_bundled_models_load_like_tf_serving_and_match_the_readme():
     result = _check(REPO / "saved_models", "--print-examples")
     assert result.exit_code == 0, result.output
     serving = (REPO / "README.md").read_text().split("## Serving", 1)[1].split("\n## ", 1)[0]
+
+    def headings(text):  # "#### mnist (version 1)": the versions documented
+        return [line for line in text.splitlines() if line.startswith("#### ")]
+
+    assert headings(serving) == headings(result.output)
     for language in ("bash", "json"):
         printed, documented = _fenced_blocks(result.output, language), []
         documented = [b for b in _fenced_blocks(serving, language) if "curl" in b or "{" in b]

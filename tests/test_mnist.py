@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from kerasrnn.apps.mnist import data
 
 from kerasrnn import training
+from kerasrnn.apps.mnist import data
 from kerasrnn.cli import main
 from kerasrnn.errors import UserError
+from kerasrnn.export import versions
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 needs_shared_mnist = pytest.mark.skipif(
@@ -153,7 +154,8 @@ def trained(tmp_path_factory):
         pytest.skip(f"real MNIST digits not found at {SHARED_MNIST}")
     tmp_path = tmp_path_factory.mktemp("mnist")
     data_dir = _small_mnist(tmp_path / "data")
-    result, workdir, out = _train(tmp_path, "run", *PLAIN, data_dir=data_dir)
+    result, workdir, out = _train(tmp_path, "run", *PLAIN, "--logdir", tmp_path / "tb",
+                                  data_dir=data_dir)
     assert result.exit_code == 0, result.output
     return dict(tmp=tmp_path, data_dir=data_dir, workdir=workdir, out=out, output=result.output)
 
@@ -171,6 +173,7 @@ def test_training_reports_exports_and_keeps_the_best_epoch(trained):
     assert Path(results["saved_model"]) == trained["out"] / "mnist" / "1"
     assert (trained["out"] / "models.config").is_file()
     assert not (workdir / "backup").exists()  # a finished run leaves no backup
+    assert list((trained["tmp"] / "tb").rglob("events.out.tfevents.*"))  # TensorBoard logs
 
 
 def test_saved_model_runs_in_saved_model_cli_like_tf_serving(trained, tmp_path):
@@ -320,3 +323,38 @@ def test_predict_converts_images_and_rejects_non_images(trained, tmp_path):
     bad = _invoke("predict", "--model", model, tmp_path / "notes.txt")
     assert bad.exit_code == 1 and "notes.txt: cannot read it as an image" in bad.output
     assert len(bad.output.strip().splitlines()) == 1
+
+
+# The CPU is split into two logical devices before TensorFlow starts, so
+# MirroredStrategy finds two replicas, as it would two GPUs.
+TWO_CPUS = """
+import sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from kerasrnn.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_mirrored_over_two_devices_matches_one_device(trained, tmp_path):
+    out = tmp_path / "saved_models"
+    args = ["mnist", "train", "--strategy", "mirrored", "--data-dir", str(trained["data_dir"]),
+            *TINY, *PLAIN, "--workdir", str(tmp_path / "mirrored"), "--out", str(out)]
+    run = subprocess.run([sys.executable, "-c", TWO_CPUS, *args], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "strategy: mirrored, 2 replicas" in run.stdout
+    assert versions(out / "mnist") == [1]  # exactly one export per run
+    mirrored = json.loads((tmp_path / "mirrored" / "results.json").read_text())
+    one_device = json.loads((trained["workdir"] / "results.json").read_text())
+    # Same seed and global batch: the two replicas' averaged gradients are the
+    # one device's gradient, up to float summation order.
+    assert mirrored["test_accuracy"] == pytest.approx(one_device["test_accuracy"], abs=0.01)
+
+
+def test_multiworker_is_refused_in_one_line(tmp_path):
+    result = _invoke("train", "--strategy", "multiworker", "--workdir", tmp_path)
+    assert result.exit_code == 1
+    assert "keras-team/keras#20585" in result.output
+    assert len(result.output.strip().splitlines()) == 1

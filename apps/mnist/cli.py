@@ -101,6 +101,7 @@ def train(**options):
 def evaluate(model_path, dataset, data_dir):
     """Loss, accuracy, per-class accuracy and confusion matrix on the test split."""
     import numpy as np
+
     from kerasrnn.apps.mnist import data
     from kerasrnn.apps.mnist.model import load_classifier
 
@@ -165,6 +166,7 @@ def predict(model_path, images):
     resized, inverted if the background is light), with a note saying so.
     """
     import numpy as np
+
     from kerasrnn.apps.mnist.images import load_digit
     from kerasrnn.apps.mnist.model import load_classifier
 

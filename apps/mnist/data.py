@@ -117,19 +117,19 @@ def validation_split(images, labels, fraction, seed):
     return (images[train], labels[train]), (images[val], labels[val])
 
 
-def train_dataset(images, labels, batch_size, shuffle):
+def train_dataset(images, labels, batch_size, epoch_seeds):
     """The training pipeline: shuffle by epoch, batch, prefetch.
 
     Args:
         images, labels: The training part, uint8 images and int labels.
         batch_size: The global batch size.
-        shuffle: A `kerasrnn.training.EpochSeeds`, whose callback must be
-            passed to `fit` with this dataset.
+        epoch_seeds: A `kerasrnn.training.EpochSeeds`, which must also be
+            passed to `fit` as a callback.
     """
     # Gathering by an epoch-keyed permutation instead of Dataset.shuffle keeps
     # resumed runs identical to uninterrupted ones (see EpochSeeds).
     table_x, table_y = tf.constant(to_float(images)), tf.constant(labels)
-    data = shuffle.indices(len(images)).map(
+    data = epoch_seeds.indices(len(images)).map(
         lambda i: (tf.gather(table_x, i), tf.gather(table_y, i))
     )
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)

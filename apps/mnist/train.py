@@ -14,13 +14,13 @@ from pathlib import Path
 import click
 import keras
 import numpy as np
+
 from kerasrnn.apps.mnist import data
 from kerasrnn.apps.mnist.model import build_model, export
-
 from kerasrnn.training import (
     EpochSeeds,
     UserError,
-    best_so_far,
+    fit_resumable,
     make_strategy,
     prepare_workdir,
     save_model_atomically,
@@ -61,8 +61,8 @@ def run(cell, units, layers, bidirectional, dropout, augment, epochs, batch_size
         f"{len(test_x):,} test digits"
     )
 
-    shuffle = EpochSeeds(seed)
-    train_data = data.train_dataset(train_x, train_y, batch_size, shuffle)
+    epoch_seeds = EpochSeeds(seed)
+    train_data = data.train_dataset(train_x, train_y, batch_size, epoch_seeds)
     val_data = data.eval_dataset(val_x, val_y, batch_size)
 
     with distribution.scope():
@@ -76,41 +76,16 @@ def run(cell, units, layers, bidirectional, dropout, augment, epochs, batch_size
         )
     click.echo(f"model: {model.name}, {model.count_params():,} parameters")
 
-    best_path = workdir / "best.weights.h5"
-    history_path = workdir / "history.csv"
-    callbacks = [
-        shuffle,
-        keras.callbacks.BackupAndRestore(str(workdir / "backup")),
-        keras.callbacks.ModelCheckpoint(
-            str(best_path),
-            monitor="val_accuracy",
-            mode="max",
-            save_best_only=True,
-            save_weights_only=True,
-            initial_value_threshold=best_so_far(history_path, "val_accuracy"),
-        ),
-        keras.callbacks.CSVLogger(str(history_path), append=resume),
-        keras.callbacks.TerminateOnNaN(),
-    ]
-    if logdir is not None:
-        callbacks.append(keras.callbacks.TensorBoard(str(logdir)))
-
+    extra = [keras.callbacks.TensorBoard(str(logdir))] if logdir is not None else []
     started = time.monotonic()
-    try:
-        history = model.fit(train_data, validation_data=val_data, epochs=epochs,
-                            callbacks=callbacks)
-    except KeyboardInterrupt:
-        raise UserError(
-            f"interrupted: continue with the same options and --resume (work folder {workdir})"
-        ) from None
-    if any(np.isnan(v) for v in history.history.get("loss", [])):
-        raise UserError("training stopped: the loss became NaN (try a lower --lr)")
+    best_val, history = fit_resumable(
+        model, train_data, val_data, epochs, workdir, epoch_seeds,
+        monitor="val_accuracy", mode="max", resume=resume, extra_callbacks=extra,
+    )
     seconds_per_epoch = (time.monotonic() - started) / len(history.history["loss"])
 
-    model.load_weights(str(best_path))
     test_data = data.eval_dataset(test_x, test_y, batch_size)
     test_loss, test_accuracy = model.evaluate(test_data, verbose=0)
-    best_val = best_so_far(history_path, "val_accuracy")
     click.echo(f"best validation accuracy: {best_val:.2%}")
     click.echo(f"test accuracy: {test_accuracy:.2%} (loss {test_loss:.4f}, {len(test_x):,} digits)")
     saved = save_model_atomically(model, workdir / "model.keras")

@@ -60,7 +60,8 @@ def textgen():
 
 @textgen.command()
 @_text_options
-@click.option("--cell", type=click.Choice(CELL_CHOICES), default="lstm", show_default=True)
+@click.option("--cell", type=click.Choice(CELL_CHOICES), default="gru", show_default=True,
+              help="Recurrent cell (GRU: the best validation loss in 20 minutes here).")
 @click.option("--units", type=click.IntRange(min=1), default=512, show_default=True)
 @click.option("--layers", type=click.IntRange(1, 3), default=1, show_default=True)
 @click.option("--seq-len", type=click.IntRange(min=1), default=100, show_default=True,
@@ -92,7 +93,7 @@ def textgen():
 def train(**options):
     """Train on a text, keep the best epoch, and export a SavedModel that writes text.
 
-    Defaults: an LSTM of 512 units over a 64-dimensional embedding, windows of
+    Defaults: a GRU of 512 units over a 64-dimensional embedding, windows of
     100 characters, batch 64, Adam 2e-3 with gradient norms clipped to 5,
     20 minutes. The last 10% of the text is held out for validation.
     """
@@ -169,6 +170,7 @@ def evaluate(model_dir, text, dataset, seq_len):
 
     import numpy as np
     import tensorflow as tf
+
     from kerasrnn.apps.textgen import data
 
     loaded, model_dir = _load_saved_model(model_dir)

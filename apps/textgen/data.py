@@ -78,15 +78,18 @@ def split(ids, seq_len, batch_size):
     return train, val, batch_size
 
 
-def windows(ids, seq_len, batch_size, shuffle=None):
+def windows(ids, seq_len, batch_size, epoch_seeds=None):
     """Batches of (input, target) windows: target is the input shifted by one character.
 
     Truncated back-propagation through time over `seq_len` steps: the text is
-    cut into consecutive windows of `seq_len + 1` characters; `shuffle` (an
-    `EpochSeeds`) orders them by epoch, or they keep the text's order.
+    cut into consecutive windows of `seq_len + 1` characters; `epoch_seeds`
+    (an `EpochSeeds`) orders them by epoch, or they keep the text's order.
     """
     count = len(ids) // (seq_len + 1)
     table = tf.constant(ids[: count * (seq_len + 1)].reshape(count, seq_len + 1))
-    order = shuffle.indices(count) if shuffle is not None else tf.data.Dataset.range(count)
+    if epoch_seeds is not None:
+        order = epoch_seeds.indices(count)
+    else:
+        order = tf.data.Dataset.range(count)
     data = order.map(lambda i: (tf.gather(table, i)[:-1], tf.gather(table, i)[1:]))
-    return data.batch(batch_size, drop_remainder=shuffle is not None).prefetch(tf.data.AUTOTUNE)
+    return data.batch(batch_size, drop_remainder=epoch_seeds is not None).prefetch(tf.data.AUTOTUNE)

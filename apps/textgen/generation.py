@@ -14,8 +14,8 @@ state passed in and out explicitly, for clients that stream.
 import keras
 import numpy as np
 import tensorflow as tf
-from kerasrnn.apps.textgen.model import recurrent_cells
 
+from kerasrnn.apps.textgen.model import recurrent_cells
 from kerasrnn.export import DEFAULT_BASE_DIR, export_version
 
 MODEL_NAME = "textgen"

@@ -12,7 +12,7 @@ from kerasrnn.training import CELLS
 EMBEDDING = 64
 
 
-def build_model(vocab, cell="lstm", units=512, layers=1, dropout=0.0, embedding=EMBEDDING,
+def build_model(vocab, cell="gru", units=512, layers=1, dropout=0.0, embedding=EMBEDDING,
                 seed=None):
     """The language model, uncompiled. Its name records the vocabulary size."""
     cell_class = CELLS[cell]

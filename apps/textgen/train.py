@@ -11,14 +11,13 @@ from pathlib import Path
 
 import click
 import keras
+
 from kerasrnn.apps.textgen import data
 from kerasrnn.apps.textgen.generation import export
 from kerasrnn.apps.textgen.model import build_model
-
 from kerasrnn.training import (
     EpochSeeds,
-    UserError,
-    best_so_far,
+    fit_resumable,
     make_strategy,
     prepare_workdir,
     save_model_atomically,
@@ -100,8 +99,8 @@ def run(text, dataset, cell, units, layers, seq_len, batch_size, epochs, minutes
     train_ids, val_ids, batch_size = data.split(ids, seq_len, batch_size)
     click.echo(f"text: {len(corpus):,} characters, {len(vocab)} distinct; "
                f"{len(train_ids):,} for training, {len(val_ids):,} held out")
-    shuffle = EpochSeeds(seed)
-    train_data = data.windows(train_ids, seq_len, batch_size, shuffle)
+    epoch_seeds = EpochSeeds(seed)
+    train_data = data.windows(train_ids, seq_len, batch_size, epoch_seeds)
     val_data = data.windows(val_ids, seq_len, batch_size)
 
     with distribution.scope():
@@ -113,36 +112,16 @@ def run(text, dataset, cell, units, layers, seq_len, batch_size, epochs, minutes
     click.echo(f"model: {model.name}, {model.count_params():,} parameters")
     (workdir / "vocabulary.json").write_text(json.dumps(vocab))
 
-    best_path, history_path = workdir / "best.weights.h5", workdir / "history.csv"
-    best_before = best_so_far(history_path, "val_loss", lower_is_better=True)
-    callbacks = [
-        shuffle,
-        keras.callbacks.BackupAndRestore(str(workdir / "backup")),
-        keras.callbacks.ModelCheckpoint(
-            str(best_path), monitor="val_loss", mode="min", save_best_only=True,
-            save_weights_only=True, initial_value_threshold=best_before,
-        ),
-        keras.callbacks.CSVLogger(str(history_path), append=resume),
-        keras.callbacks.TerminateOnNaN(),
-    ]
-    if minutes is not None:
-        callbacks.append(TimeBudget(minutes))
+    extra = [TimeBudget(minutes)] if minutes is not None else []
     if preset == "min-char-rnn":
-        callbacks.append(SmoothedLoss(len(vocab), seq_len))
+        extra.append(SmoothedLoss(len(vocab), seq_len))
     started = time.monotonic()
-    try:
-        history = model.fit(train_data, validation_data=val_data, epochs=epochs,
-                            callbacks=callbacks)
-    except KeyboardInterrupt:
-        raise UserError(
-            f"interrupted: continue with the same options and --resume (work folder {workdir})"
-        ) from None
-    if any(math.isnan(v) for v in history.history.get("loss", [])):
-        raise UserError("training stopped: the loss became NaN (try a lower --lr)")
+    val_loss, history = fit_resumable(
+        model, train_data, val_data, epochs, workdir, epoch_seeds,
+        monitor="val_loss", mode="min", resume=resume, extra_callbacks=extra,
+    )
     trained_minutes = (time.monotonic() - started) / 60
 
-    model.load_weights(str(best_path))
-    val_loss = best_so_far(history_path, "val_loss", lower_is_better=True)
     click.echo(f"best validation loss: {val_loss:.4f} nats/char, "
                f"{val_loss / math.log(2):.4f} bits/char ({trained_minutes:.1f} minutes)")
     saved = save_model_atomically(model, workdir / "model.keras")
