@@ -53,6 +53,11 @@ def _load_saved_model(model_dir):
     return loaded, model_dir
 
 
+def _vocabulary(loaded):
+    """The characters of a loaded textgen SavedModel, in id order."""
+    return [c.decode("utf-8") for c in loaded.signatures["vocabulary"]()["characters"].numpy()]
+
+
 @click.group()
 def textgen():
     """A character-level language model (char-rnn) that writes text."""
@@ -135,7 +140,7 @@ def sample(model_dir, prompt, length, temperature, seed, num, stream):
             click.echo(sample_text.decode("utf-8"))
         return
     # Streaming: the client keeps the state and samples, one character per call.
-    vocab = [c.decode("utf-8") for c in loaded.signatures["vocabulary"]()["characters"].numpy()]
+    vocab = _vocabulary(loaded)
     index = {ch: i for i, ch in enumerate(vocab)}
     step = loaded.signatures["step"]
     state_shape = step.structured_input_signature[1]["state"].shape
@@ -175,7 +180,7 @@ def evaluate(model_dir, text, dataset, seq_len):
 
     loaded, model_dir = _load_saved_model(model_dir)
     corpus = data.read_text(text) if text is not None else data.tfds_text(dataset)
-    vocab = [c.decode("utf-8") for c in loaded.signatures["vocabulary"]()["characters"].numpy()]
+    vocab = _vocabulary(loaded)
     known = "".join(ch for ch in corpus if ch in set(vocab))
     held_out = data.encode(known, vocab)[int(len(known) * (1 - data.VALIDATION_FRACTION)):]
     count = len(held_out) // (seq_len + 1)
