@@ -2,7 +2,7 @@
 
     python benchmarks/mnist_accuracy.py                         # mnist, lstm gru rnn
     python benchmarks/mnist_accuracy.py --datasets mnist,fashion_mnist --epochs 15 \
-        --extra "--bidirectional --dropout 0.2"
+        --extra="--bidirectional --dropout 0.2"
 
 Each configuration runs `kerasrnn mnist train` (so the numbers are the
 command's own) and reads the run's results.json. Data folders:

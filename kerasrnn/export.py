@@ -83,6 +83,10 @@ def export_version(write, name, base_dir=DEFAULT_BASE_DIR, example_request=None,
     # A sibling of the versions (so the rename stays on one file system) whose
     # name is not a number (so TF Serving never loads it).
     staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=model_dir))
+    # mkdtemp makes it private (0700); a server running as another user must read it.
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)
     try:
         write(str(staging))
         if not (staging / "saved_model.pb").is_file():

@@ -60,6 +60,11 @@ def test_export_takes_the_next_version_and_writes_models_config(tmp_path, export
     config = parse_models_config((tmp_path / "models.config").read_text())
     entries = [(c.name, c.base_path, c.model_platform) for c in config.model_config_list.config]
     assert entries == [("other", "/srv/other", "tensorflow"), ("tiny", "/srv/tiny", "tensorflow")]
+    # Readable by a server running as another user, as far as the umask allows
+    # (mkdtemp alone makes it 0700).
+    umask = os.umask(0)
+    os.umask(umask)
+    assert first.stat().st_mode & 0o777 == 0o777 & ~umask
     # Nothing but the versions is left beside them.
     assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == ["1", "2"]
 
