@@ -1,5 +1,5 @@
-"""What the apps' training programs share: cell choice, seeding, distribution,
-epoch-reproducible shuffling, and errors meant for the user.
+"""What the apps' training programs share: cell choice, seeding,
+epoch-reproducible shuffling, resumable fits, and errors meant for the user.
 
 TensorFlow-specific, like export.py: the cells themselves stay backend-neutral.
 """
@@ -18,10 +18,9 @@ import tensorflow as tf
 from kerasrnn.cells import GRUCell, LSTMCell, SimpleRNNCell
 from kerasrnn.errors import UserError
 
-__all__ = ["CELLS", "STRATEGIES", "UserError", "set_seed", "make_strategy"]
+__all__ = ["CELLS", "UserError", "set_seed"]
 
 CELLS = {"lstm": LSTMCell, "gru": GRUCell, "rnn": SimpleRNNCell}
-STRATEGIES = ("default", "mirrored", "multiworker")
 
 
 TFDS_HOST = ("storage.googleapis.com", 443)  # where tensorflow-datasets downloads from
@@ -49,28 +48,6 @@ def set_seed(seed, deterministic=True):
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-
-
-def make_strategy(name):
-    """The `tf.distribute` strategy called `name` (one of STRATEGIES).
-
-    - default: the current device, no distribution;
-    - mirrored: `MirroredStrategy` over every local GPU (or the CPU);
-    - multiworker: `MultiWorkerMirroredStrategy` over the hosts in `TF_CONFIG`,
-      refused for now: Keras 3's `fit` does not run under it.
-    """
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multiworker":
-        # Keras 3's fit stops at PerReplica inputs under this strategy; the
-        # multi-worker tutorial of TensorFlow fails the same way since TF 2.16.
-        raise UserError(
-            "--strategy multiworker: Keras 3's fit does not run under"
-            " MultiWorkerMirroredStrategy yet (keras-team/keras#20585)"
-        )
-    raise UserError(f"unknown strategy {name!r}: choose from {', '.join(STRATEGIES)}")
 
 
 class EpochSeeds(keras.callbacks.Callback):

@@ -1,4 +1,8 @@
+import json
 import os
+import socket
+import subprocess
+import sys
 
 # Quiet TensorFlow's start-up logs and keep numerics reproducible.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -11,3 +15,45 @@ import pytest  # noqa: E402
 def _seeded():
     keras.utils.set_random_seed(1234)
     yield
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("localhost", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+@pytest.fixture
+def two_workers(tmp_path):
+    """Starts `kerasrnn ARGS --strategy multiworker` as the two workers of a cluster.
+
+    Each worker gets the TF_CONFIG of its task on localhost ports, writes its
+    output to tmp_path/worker<i>.log and its temporary files under
+    tmp_path/tmp. Workers still running at the end of the test are killed.
+    """
+    workers = []
+
+    def start(*args):
+        hosts = [f"localhost:{port}" for port in _free_ports(2)]
+        (tmp_path / "tmp").mkdir()
+        for index in range(2):
+            tf_config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}
+            log = open(tmp_path / f"worker{index}.log", "w")
+            workers.append(subprocess.Popen(
+                [sys.executable, "-m", "kerasrnn", *map(str, args), "--strategy", "multiworker"],
+                env={**os.environ, "TF_CONFIG": json.dumps(tf_config),
+                     "TMPDIR": str(tmp_path / "tmp")},
+                stdout=log, stderr=subprocess.STDOUT, text=True,
+            ))
+            log.close()  # the worker has its own copy
+        return workers
+
+    yield start
+    for worker in workers:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()

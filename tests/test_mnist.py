@@ -354,8 +354,53 @@ def test_mirrored_over_two_devices_matches_one_device(trained, tmp_path):
     assert mirrored["test_accuracy"] == pytest.approx(one_device["test_accuracy"], abs=0.01)
 
 
-def test_multiworker_is_refused_in_one_line(tmp_path):
+def test_two_workers_match_one_device_and_only_the_chief_writes(trained, tmp_path, two_workers):
+    # Both workers are given the same folders, as on a shared file system.
+    out, workdir = tmp_path / "saved_models", tmp_path / "run"
+    workers = two_workers("mnist", "train", "--data-dir", trained["data_dir"], *TINY, *PLAIN,
+                          "--workdir", workdir, "--out", out)
+    codes = [worker.wait(timeout=300) for worker in workers]
+    logs = [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
+    assert codes == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+    assert "2 replicas, this is worker 0 (chief)" in logs[0]
+    assert "2 replicas, this is worker 1 (not the chief)" in logs[1]
+    assert versions(out / "mnist") == [1]  # exactly one export, the chief's
+    chief = json.loads((workdir / "results.json").read_text())
+    one_device = json.loads((trained["workdir"] / "results.json").read_text())
+    # Same seed and global batch: the two workers' averaged gradients are the
+    # one device's gradient, up to float summation order.
+    assert chief["test_accuracy"] == pytest.approx(one_device["test_accuracy"], abs=0.01)
+    assert not list((tmp_path / "tmp").iterdir()), "the non-chief's scratch folder is left"
+
+
+def test_a_dead_worker_stops_the_other_with_one_line(trained, tmp_path, two_workers):
+    workdir, out = tmp_path / "run", tmp_path / "saved_models"
+    workers = two_workers("mnist", "train", "--data-dir", trained["data_dir"], *TINY, *PLAIN,
+                          "--epochs", "200", "--workdir", workdir, "--out", out)
+    deadline = time.monotonic() + 240
+    while not (workdir / "history.csv").is_file():  # the first epoch has ended
+        assert time.monotonic() < deadline and workers[0].poll() is None
+        time.sleep(0.5)
+    workers[1].kill()
+    code = workers[0].wait(timeout=120)  # TensorFlow's heartbeats notice within seconds
+    assert code == 1
+    last = (tmp_path / "worker0.log").read_text().strip().splitlines()[-1]
+    assert last == ("Error: training stopped: another worker of the cluster failed or is"
+                    " unreachable (UnavailableError); its own log says why")
+    assert not out.exists()
+
+
+def test_multiworker_needs_tf_config_and_a_fresh_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
     result = _invoke("train", "--strategy", "multiworker", "--workdir", tmp_path)
     assert result.exit_code == 1
-    assert "keras-team/keras#20585" in result.output
+    assert "--strategy multiworker needs TF_CONFIG" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    result = _invoke("train", "--strategy", "multiworker", "--workdir", tmp_path)
+    assert result.exit_code == 1 and "TF_CONFIG must be JSON" in result.output
+
+    result = _invoke("train", "--strategy", "multiworker", "--resume", "--workdir", tmp_path)
+    assert result.exit_code == 1
+    assert "--resume does not work with --strategy multiworker" in result.output

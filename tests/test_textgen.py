@@ -113,6 +113,19 @@ def test_time_budget_stops_training(corpus, tmp_path):
     assert json.loads((tmp_path / "w" / "results.json").read_text())["epochs"] == 1
 
 
+def test_two_workers_stop_together_at_the_time_budget(corpus, tmp_path, two_workers):
+    # Each worker has its own clock; if they stopped at different batches the
+    # one that went on would wait for the other in a collective op.
+    out, workdir = tmp_path / "saved_models", tmp_path / "run"
+    workers = two_workers("textgen", "train", "--text", corpus, "--units", "16", "--seq-len", "50",
+                          "--epochs", "50", "--minutes", "0.1", "--workdir", workdir, "--out", out)
+    codes = [worker.wait(timeout=300) for worker in workers]
+    logs = [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
+    assert codes == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+    assert json.loads((workdir / "results.json").read_text())["epochs"] < 50
+    assert [p.name for p in (out / "textgen").iterdir()] == ["1"]
+
+
 def test_min_char_rnn_preset_prints_its_smoothed_loss(corpus, tmp_path):
     result = _invoke("train", "--text", corpus, "--preset", "min-char-rnn", "--epochs", "1",
                      "--batch-size", "16", "--workdir", tmp_path / "w", "--out", tmp_path / "sm")

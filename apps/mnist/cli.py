@@ -91,8 +91,10 @@ def train(**options):
     training digits. The best epoch by validation accuracy is kept.
     """
     from kerasrnn.apps.mnist.train import run
+    from kerasrnn.distribute import worker_failures_as_errors
 
-    run(**options)
+    with worker_failures_as_errors():
+        run(**options)
 
 
 @mnist.command()

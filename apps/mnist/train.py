@@ -9,7 +9,6 @@ finished epoch), the best weights so far, and history.csv.
 
 import json
 import time
-from pathlib import Path
 
 import click
 import keras
@@ -17,11 +16,11 @@ import numpy as np
 
 from kerasrnn.apps.mnist import data
 from kerasrnn.apps.mnist.model import build_model, export
+from kerasrnn.distribute import chief_or_scratch, describe, make_strategy
 from kerasrnn.training import (
     EpochSeeds,
     UserError,
     fit_resumable,
-    make_strategy,
     prepare_workdir,
     save_model_atomically,
     set_seed,
@@ -45,10 +44,11 @@ def run(cell, units, layers, bidirectional, dropout, augment, epochs, batch_size
         strategy, jit):
     options = dict(locals())
     set_seed(seed, deterministic=not jit)
-    distribution = make_strategy(strategy)
+    distribution = make_strategy(strategy, resume)
     if strategy != "default":
-        click.echo(f"strategy: {strategy}, {distribution.num_replicas_in_sync} replicas")
-    workdir = Path(workdir)
+        click.echo(f"strategy: {strategy}, {describe(distribution)}")
+    # Only the chief keeps files; other workers write to a scratch folder.
+    workdir, out, logdir = chief_or_scratch(distribution, workdir, out, logdir)
     prepare_workdir(workdir, {k: options[k] for k in RUN_DEFINING}, resume)
 
     images, labels = data.load("train", dataset, data_dir)

@@ -103,8 +103,10 @@ def train(**options):
     20 minutes. The last 10% of the text is held out for validation.
     """
     from kerasrnn.apps.textgen.train import run
+    from kerasrnn.distribute import worker_failures_as_errors
 
-    run(**options)
+    with worker_failures_as_errors():
+        run(**options)
 
 
 @textgen.command()

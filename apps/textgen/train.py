@@ -7,7 +7,6 @@
 import json
 import math
 import time
-from pathlib import Path
 
 import click
 import keras
@@ -15,10 +14,10 @@ import keras
 from kerasrnn.apps.textgen import data
 from kerasrnn.apps.textgen.generation import export
 from kerasrnn.apps.textgen.model import build_model
+from kerasrnn.distribute import any_worker, chief_or_scratch, describe, make_strategy
 from kerasrnn.training import (
     EpochSeeds,
     fit_resumable,
-    make_strategy,
     prepare_workdir,
     save_model_atomically,
     set_seed,
@@ -36,18 +35,23 @@ RUN_DEFINING = ("text", "dataset", "cell", "units", "layers", "seq_len", "batch_
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stops training once `minutes` have passed (the epoch's validation still runs)."""
+    """Stops training once `minutes` have passed (the epoch's validation still runs).
 
-    def __init__(self, minutes):
+    Under a multi-worker strategy the workers stop together, at the first
+    batch after which any of them is out of time.
+    """
+
+    def __init__(self, minutes, strategy):
         super().__init__()
         self.seconds = minutes * 60
+        self.strategy = strategy
         self.start = None
 
     def on_train_begin(self, logs=None):
         self.start = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
-        if time.monotonic() - self.start > self.seconds:
+        if any_worker(self.strategy, time.monotonic() - self.start > self.seconds):
             self.model.stop_training = True
 
 
@@ -87,10 +91,11 @@ def run(text, dataset, cell, units, layers, seq_len, batch_size, epochs, minutes
         click.echo(f"preset {preset}: {settings}")
     options = dict(locals())
     set_seed(seed)
-    distribution = make_strategy(strategy)
+    distribution = make_strategy(strategy, resume)
     if strategy != "default":
-        click.echo(f"strategy: {strategy}, {distribution.num_replicas_in_sync} replicas")
-    workdir = Path(workdir)
+        click.echo(f"strategy: {strategy}, {describe(distribution)}")
+    # Only the chief keeps files; other workers write to a scratch folder.
+    workdir, out, _ = chief_or_scratch(distribution, workdir, out, None)
     prepare_workdir(workdir, {k: options[k] for k in RUN_DEFINING}, resume)
 
     corpus = data.read_text(text) if text is not None else data.tfds_text(dataset)
@@ -112,7 +117,7 @@ def run(text, dataset, cell, units, layers, seq_len, batch_size, epochs, minutes
     click.echo(f"model: {model.name}, {model.count_params():,} parameters")
     (workdir / "vocabulary.json").write_text(json.dumps(vocab))
 
-    extra = [TimeBudget(minutes)] if minutes is not None else []
+    extra = [TimeBudget(minutes, distribution)] if minutes is not None else []
     if preset == "min-char-rnn":
         extra.append(SmoothedLoss(len(vocab), seq_len))
     started = time.monotonic()
