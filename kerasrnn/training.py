@@ -83,6 +83,12 @@ class EpochSeeds(keras.callbacks.Callback):
             state[-1] = initial[-1] + (epoch << 20)
             variable.assign(state)
 
+    def offset(self, count):
+        """This epoch's integer in `[0, count)`, the same for every call in the epoch."""
+        return tf.random.stateless_uniform(
+            [], seed=[self.seed + 1, self.epoch.read_value()], maxval=count, dtype=tf.int64
+        )
+
     def indices(self, count):
         """A dataset of `range(count)` in this epoch's order."""
 

@@ -96,6 +96,38 @@ def test_windows_are_shifted_by_one_character():
     np.testing.assert_array_equal(y[1], [6, 7, 8, 9])
 
 
+def test_random_offsets_cut_new_windows_each_epoch():
+    ids = np.arange(1000, dtype=np.int32)
+    seeds = training.EpochSeeds(seed=3)
+
+    def epoch(number):
+        seeds.epoch.assign(number)
+        pairs = list(data.windows(ids, 9, 4, seeds, random_offsets=True).unbatch())
+        for x, y in pairs:
+            np.testing.assert_array_equal(y[:-1], x[1:])  # target: input shifted by one
+            np.testing.assert_array_equal(np.diff(x), 1)  # consecutive characters
+        return sorted(int(x[0]) for x, _ in pairs)
+
+    firsts = {number: epoch(number) for number in range(4)}
+    assert {len(f) for f in firsts.values()} == {96}  # (1000 - 9) // 10 windows, batches of 4
+    assert len({f[0] % 10 for f in firsts.values()}) > 1  # the grid moves between epochs
+    assert epoch(2) == firsts[2]  # and is the same when an epoch is repeated (--resume)
+
+
+def test_cosine_schedule_ends_at_a_tenth_of_the_peak(corpus, tmp_path):
+    import keras
+
+    import kerasrnn  # noqa: F401  (registers the cells for the .keras file)
+
+    result = _invoke("train", "--text", corpus, "--units", "8", "--epochs", "2", "--seq-len",
+                     "50", "--lr", "0.01", "--lr-schedule", "cosine", "--random-offsets",
+                     "--workdir", tmp_path / "w", "--out", tmp_path / "sm")
+    assert result.exit_code == 0, result.output
+    optimizer = keras.saving.load_model(tmp_path / "w" / "model.keras").optimizer
+    assert int(optimizer.iterations) > 0
+    np.testing.assert_allclose(float(optimizer.learning_rate), 0.001, rtol=1e-5)
+
+
 def test_training_reports_loss_and_exports(trained):
     output = trained["output"]
     assert "held out" in output and "Epoch 2/2" in output

@@ -77,11 +77,18 @@ def textgen():
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=20.0,
               show_default=True, help="Stop training after this many minutes.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3,
-              show_default=True, help="Adam learning rate.")
+              show_default=True, help="Adam learning rate (the peak, with --lr-schedule cosine).")
+@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant",
+              show_default=True,
+              help="cosine: decay the learning rate to a tenth over --epochs; set --epochs to"
+              " about what fits in --minutes.")
 @click.option("--clipnorm", type=click.FloatRange(min=0, min_open=True), default=5.0,
               show_default=True, help="Clip each gradient's norm to this.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0,
               show_default=True, help="Dropout on each recurrent layer's input and the output.")
+@click.option("--random-offsets/--fixed-offsets", default=False, show_default=True,
+              help="Cut the text into windows from a new offset every epoch (fixed: the same"
+              " windows each epoch, in a new order).")
 @click.option("--preset", type=click.Choice(["min-char-rnn"]),
               help="min-char-rnn: vanilla RNN, hidden 100, seq 25, Adagrad 0.1, clip 5;"
               " prints its smoothed loss.")

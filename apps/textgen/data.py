@@ -61,8 +61,12 @@ def encode(text, vocab):
     return np.fromiter((index[ch] for ch in text), dtype=np.int32, count=len(text))
 
 
-def split(ids, seq_len, batch_size):
-    """(training ids, validation ids): the last 10% held out, each long enough for a batch."""
+def split(ids, seq_len, batch_size, random_offsets=False):
+    """(training ids, validation ids, batch size): the last 10% held out.
+
+    Each part must hold one window; a text too small for a whole training
+    batch gets smaller batches rather than none.
+    """
     cut = int(len(ids) * (1 - VALIDATION_FRACTION))
     train, val = ids[:cut], ids[cut:]
     need = seq_len + 1
@@ -71,25 +75,46 @@ def split(ids, seq_len, batch_size):
             f"the text is too short: {len(ids):,} characters; its last 10% must hold one"
             f" training sequence of --seq-len {seq_len} + 1"
         )
-    if len(train) // need < 1:
+    if len(train) < need:
         raise UserError(f"the text is too short for --seq-len {seq_len}")
-    if len(train) // need < batch_size:
-        batch_size = len(train) // need  # small texts: smaller batches rather than none
+    batch_size = min(batch_size, window_count(len(train), seq_len, random_offsets))
     return train, val, batch_size
 
 
-def windows(ids, seq_len, batch_size, epoch_seeds=None):
+def window_count(length, seq_len, random_offsets=False):
+    """How many windows of `seq_len + 1` characters `windows` cuts from `length` characters.
+
+    With random offsets one window is given up, so that the grid can start
+    anywhere in the first `seq_len + 1` characters.
+    """
+    size = seq_len + 1
+    if random_offsets:
+        return max(1, (length - seq_len) // size)
+    return length // size
+
+
+def windows(ids, seq_len, batch_size, epoch_seeds=None, random_offsets=False):
     """Batches of (input, target) windows: target is the input shifted by one character.
 
     Truncated back-propagation through time over `seq_len` steps: the text is
     cut into consecutive windows of `seq_len + 1` characters; `epoch_seeds`
     (an `EpochSeeds`) orders them by epoch, or they keep the text's order.
+    With `random_offsets` (needs `epoch_seeds`) each epoch starts the cut at
+    its own offset, so the model meets new windows every epoch instead of the
+    same ones in a new order: fixed windows are memorised within a few epochs.
     """
-    count = len(ids) // (seq_len + 1)
-    table = tf.constant(ids[: count * (seq_len + 1)].reshape(count, seq_len + 1))
-    if epoch_seeds is not None:
-        order = epoch_seeds.indices(count)
-    else:
-        order = tf.data.Dataset.range(count)
-    data = order.map(lambda i: (tf.gather(table, i)[:-1], tf.gather(table, i)[1:]))
+    size = seq_len + 1
+    count = window_count(len(ids), seq_len, random_offsets)
+    slack = len(ids) - count * size  # characters the grid can be shifted by
+    text = tf.constant(ids)
+    order = tf.data.Dataset.range(count) if epoch_seeds is None else epoch_seeds.indices(count)
+
+    def window(i):
+        start = i * size
+        if random_offsets:
+            start += epoch_seeds.offset(slack + 1)
+        chars = text[start : start + size]
+        return chars[:-1], chars[1:]
+
+    data = order.map(window)
     return data.batch(batch_size, drop_remainder=epoch_seeds is not None).prefetch(tf.data.AUTOTUNE)

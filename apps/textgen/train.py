@@ -30,8 +30,8 @@ PRESETS = {
                          lr=0.1, clipvalue=5.0, clipnorm=None),
 }
 RUN_DEFINING = ("text", "dataset", "cell", "units", "layers", "seq_len", "batch_size",
-                "epochs", "minutes", "lr", "clipnorm", "clipvalue", "optimizer", "dropout",
-                "seed")
+                "epochs", "minutes", "lr", "lr_schedule", "clipnorm", "clipvalue", "optimizer",
+                "dropout", "random_offsets", "seed")
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -71,7 +71,10 @@ class SmoothedLoss(keras.callbacks.Callback):
         self.iteration += 1
 
 
-def _optimizer(name, lr, clipnorm, clipvalue):
+def _optimizer(name, lr, clipnorm, clipvalue, schedule=None, total_steps=None):
+    if schedule == "cosine":
+        # Down to a tenth of the peak at the last of --epochs, as nanoGPT does.
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=total_steps, alpha=0.1)
     clip = {"clipnorm": clipnorm} if clipnorm else {}
     clip.update({"clipvalue": clipvalue} if clipvalue else {})
     if name == "adagrad":
@@ -79,8 +82,9 @@ def _optimizer(name, lr, clipnorm, clipvalue):
     return keras.optimizers.Adam(lr, **clip)
 
 
-def run(text, dataset, cell, units, layers, seq_len, batch_size, epochs, minutes, lr, clipnorm,
-        dropout, preset, seed, resume, workdir, out, strategy):
+def run(text, dataset, cell, units, layers, seq_len, batch_size, epochs, minutes, lr,
+        lr_schedule, clipnorm, dropout, random_offsets, preset, seed, resume, workdir, out,
+        strategy):
     optimizer, clipvalue = "adam", None
     if preset:
         settings = PRESETS[preset]
@@ -101,17 +105,19 @@ def run(text, dataset, cell, units, layers, seq_len, batch_size, epochs, minutes
     corpus = data.read_text(text) if text is not None else data.tfds_text(dataset)
     vocab = data.vocabulary(corpus)
     ids = data.encode(corpus, vocab)
-    train_ids, val_ids, batch_size = data.split(ids, seq_len, batch_size)
+    train_ids, val_ids, batch_size = data.split(ids, seq_len, batch_size, random_offsets)
     click.echo(f"text: {len(corpus):,} characters, {len(vocab)} distinct; "
                f"{len(train_ids):,} for training, {len(val_ids):,} held out")
     epoch_seeds = EpochSeeds(seed)
-    train_data = data.windows(train_ids, seq_len, batch_size, epoch_seeds)
+    train_data = data.windows(train_ids, seq_len, batch_size, epoch_seeds, random_offsets)
+    steps_per_epoch = data.window_count(len(train_ids), seq_len, random_offsets) // batch_size
     val_data = data.windows(val_ids, seq_len, batch_size)
 
     with distribution.scope():
         model = build_model(vocab, cell, units, layers, dropout, seed=seed)
         model.compile(
-            optimizer=_optimizer(optimizer, lr, clipnorm, clipvalue),
+            optimizer=_optimizer(optimizer, lr, clipnorm, clipvalue, lr_schedule,
+                                 epochs * steps_per_epoch),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
     click.echo(f"model: {model.name}, {model.count_params():,} parameters")
