@@ -1,6 +1,6 @@
 """Generating text: one in-graph call against a Python loop of one call per character.
 
-    python benchmarks/generation.py [--model saved_models/textgen/1] [--length 1000]
+    python benchmarks/generation.py [--model DIR] [--length 1000] [--intra-op-threads N]
 
 Both sides use the same SavedModel, so the same weights:
 
@@ -11,7 +11,10 @@ Both sides use the same SavedModel, so the same weights:
   `step` signature, carrying the recurrent state) and samples in Python.
 
 Each is timed `--repeats` times after a warm-up call; the table shows the
-median in characters per second and the ratio.
+median in characters per second and the ratio. `--intra-op-threads 1` runs
+each op on the calling thread, as TF Serving does with
+`--tensorflow_intra_op_parallelism=1`: one character is many tiny ops, and
+a thread pool's hand-offs cost more than they save.
 """
 
 import argparse
@@ -48,7 +51,10 @@ def main():
     parser.add_argument("--model", help="SavedModel folder (default: newest saved_models/textgen)")
     parser.add_argument("--length", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--intra-op-threads", type=int, default=0,
+                        help="TensorFlow's threads per op (0: its default, one per core)")
     args = parser.parse_args()
+    tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
     path = args.model or latest_version_dir(DEFAULT_BASE_DIR / "textgen")
     model = tf.saved_model.load(str(path))
     vocab = [c.decode() for c in model.signatures["vocabulary"]()["characters"].numpy()]

@@ -42,33 +42,38 @@ class Generator:
         self.units = max(self.state_sizes)
 
     def zero_state(self, batch):
-        return tf.zeros([batch, len(self.state_sizes), self.units], tf.float32)
+        return [tf.zeros([batch, size], tf.float32) for size in self.state_sizes]
 
-    def _step(self, ids, state):
-        """One character per row: ids [batch] -> logits [batch, vocab], next state."""
+    def _step(self, ids, states):
+        """One character per row: ids [batch], states (a list) -> logits [batch, vocab], states.
+
+        The loops carry the states as a list, not as one stacked tensor, to
+        spare every character a stack and an unstack.
+        """
         x = self.embedding(ids)
-        flat = tf.unstack(state, axis=1)
         new_states, k = [], 0
         for cell in self.cells:
             n = len(cell.state_size) if isinstance(cell.state_size, list) else 1
-            x, states = cell(x, flat[k : k + n], training=False)
-            new_states.extend(states if isinstance(states, (list, tuple)) else [states])
+            x, cell_states = cell(x, states[k : k + n], training=False)
+            if not isinstance(cell_states, (list, tuple)):
+                cell_states = [cell_states]
+            new_states.extend(cell_states)
             k += n
-        return self.head(x), tf.stack(new_states, axis=1)
+        return self.head(x), new_states
 
     def step(self, ids, state):
         """`ids` [batch, t] and `state` [batch, S, units] -> logits [batch, t, vocab], state."""
         steps = tf.shape(ids)[1]
         logits = tf.TensorArray(tf.float32, size=steps)
 
-        def body(t, state, logits):
-            out, state = self._step(ids[:, t], state)
-            return t + 1, state, logits.write(t, out)
+        def body(t, states, logits):
+            out, states = self._step(ids[:, t], states)
+            return t + 1, states, logits.write(t, out)
 
-        _, state, logits = tf.while_loop(
-            lambda t, *_: t < steps, body, [tf.constant(0), state, logits]
+        _, states, logits = tf.while_loop(
+            lambda t, *_: t < steps, body, [tf.constant(0), tf.unstack(state, axis=1), logits]
         )
-        return tf.transpose(logits.stack(), [1, 0, 2]), state
+        return tf.transpose(logits.stack(), [1, 0, 2]), tf.stack(states, axis=1)
 
     def prompt_ids(self, prompt):
         """Ragged ids of each prompt: unknown characters dropped, empty -> newline."""
@@ -91,37 +96,50 @@ class Generator:
         lengths = tf.cast(ids.row_lengths(), tf.int32)
         padded = ids.to_tensor(default_value=0)
 
-        # Read each prompt; rows whose prompt has ended keep their state and
+        # Read each prompt; rows whose prompt has ended keep their states and
         # the logits of their last real character.
-        def read(t, state, last_logits):
-            logits, new_state = self._step(padded[:, t], state)
+        def read(t, states, last_logits):
+            logits, new_states = self._step(padded[:, t], states)
             live = t < lengths
-            state = tf.where(live[:, None, None], new_state, state)
-            return t + 1, state, tf.where(live[:, None], logits, last_logits)
+            states = [
+                tf.where(live[:, None], new, old)
+                for new, old in zip(new_states, states, strict=True)
+            ]
+            return t + 1, states, tf.where(live[:, None], logits, last_logits)
 
-        _, state, logits = tf.while_loop(
+        _, states, logits = tf.while_loop(
             lambda t, *_: t < tf.reduce_max(lengths),
             read,
             [tf.constant(0), self.zero_state(batch), tf.zeros([batch, len(self.vocab)])],
         )
 
-        def sample(t, state, logits, out):
+        def draw(t, logits):
             # Stateless: the same seed gives the same text, on any server.
-            if_greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-            scaled = logits / tf.maximum(temperature, 1e-6)
-            drawn = tf.random.stateless_categorical(
-                scaled, 1, seed=tf.stack([seed, t]), dtype=tf.int32
+            return tf.random.stateless_categorical(
+                logits / temperature, 1, seed=tf.stack([seed, t]), dtype=tf.int32
             )[:, 0]
-            next_ids = tf.where(temperature > 0, drawn, if_greedy)
-            logits, state = self._step(next_ids, state)
-            return t + 1, state, logits, out.write(t, next_ids)
 
-        _, _, _, out = tf.while_loop(
-            lambda t, *_: t < length,
-            sample,
-            [tf.constant(0), state, logits, tf.TensorArray(tf.int32, size=length)],
+        def most_likely(t, logits):
+            return tf.argmax(logits, axis=-1, output_type=tf.int32)
+
+        def continue_with(choose):
+            def body(t, states, logits, out):
+                next_ids = choose(t, logits)
+                logits, states = self._step(next_ids, states)
+                return t + 1, states, logits, out.write(t, next_ids)
+
+            _, _, _, out = tf.while_loop(
+                lambda t, *_: t < length,
+                body,
+                [tf.constant(0), states, logits, tf.TensorArray(tf.int32, size=length)],
+            )
+            return tf.transpose(out.stack())  # [batch, length]
+
+        # Temperature 0 means greedy. Choosing once, outside the loop, keeps
+        # each character to the ops of one of the two.
+        new_ids = tf.cond(
+            temperature > 0, lambda: continue_with(draw), lambda: continue_with(most_likely)
         )
-        new_ids = tf.transpose(out.stack())  # [batch, length]
         continuation = tf.strings.unicode_encode(tf.gather(self.codes, new_ids), "UTF-8")
         return prompt + continuation
 
