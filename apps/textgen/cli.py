@@ -136,8 +136,9 @@ def sample(model_dir, prompt, length, temperature, seed, num, stream):
     import numpy as np
     import tensorflow as tf
 
-    # One character at a time is hundreds of tiny ops; handing each to a
-    # thread pool costs more than it saves (2.5x slower here with the default).
+    # Each character is a few dozen tiny ops; handing each to a thread pool
+    # costs more than it saves (the default pool generated at half the speed
+    # here: benchmarks/generation.py --intra-op-threads).
     try:
         tf.config.threading.set_intra_op_parallelism_threads(1)
     except RuntimeError:
