@@ -110,14 +110,13 @@ def run(text, dataset, cell, units, layers, seq_len, batch_size, epochs, minutes
                f"{len(train_ids):,} for training, {len(val_ids):,} held out")
     epoch_seeds = EpochSeeds(seed)
     train_data = data.windows(train_ids, seq_len, batch_size, epoch_seeds, random_offsets)
-    steps_per_epoch = data.window_count(len(train_ids), seq_len, random_offsets) // batch_size
     val_data = data.windows(val_ids, seq_len, batch_size)
 
     with distribution.scope():
         model = build_model(vocab, cell, units, layers, dropout, seed=seed)
         model.compile(
             optimizer=_optimizer(optimizer, lr, clipnorm, clipvalue, lr_schedule,
-                                 epochs * steps_per_epoch),
+                                 epochs * int(train_data.cardinality())),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
     click.echo(f"model: {model.name}, {model.count_params():,} parameters")
