@@ -185,11 +185,18 @@ def sample(model_dir, prompt, length, temperature, seed, num, stream):
 @_text_options
 @click.option("--seq-len", type=click.IntRange(min=1), default=100, show_default=True,
               help="Window length, as in training.")
-def evaluate(model_dir, text, dataset, seq_len):
-    """Loss (nats/char) and bits/char on the held-out last 10% of a text."""
+@click.option("--carry-state", is_flag=True,
+              help="Read the held-out text as 64 streams, carrying the state from each window"
+              " to the next (char-rnn's measure): every character is predicted from all of"
+              " its stream before it, not only from its window.")
+def evaluate(model_dir, text, dataset, seq_len, carry_state):
+    """Loss (nats/char) and bits/char on the held-out last 10% of a text.
+
+    By default the held-out text is cut into windows of --seq-len characters,
+    each read from a zero state, as training measures its validation loss.
+    """
     import math
 
-    import numpy as np
     import tensorflow as tf
 
     from kerasrnn.apps.textgen import data
@@ -199,23 +206,28 @@ def evaluate(model_dir, text, dataset, seq_len):
     vocab = _vocabulary(loaded)
     known = "".join(ch for ch in corpus if ch in set(vocab))
     held_out = data.encode(known, vocab)[int(len(known) * (1 - data.VALIDATION_FRACTION)):]
-    count = len(held_out) // (seq_len + 1)
-    if count == 0:
+    if len(held_out) < seq_len + 1:
         raise UserError(f"the held-out 10% of the text is shorter than --seq-len {seq_len} + 1")
-    windows = held_out[: count * (seq_len + 1)].reshape(count, seq_len + 1)
     step = loaded.signatures["step"]
     state_shape = step.structured_input_signature[1]["state"].shape
-    total, chars = 0.0, 0
-    with click.progressbar(range(0, count, 64), label="evaluating") as batches:
-        for start in batches:
-            batch = windows[start : start + 64]
-            state = tf.zeros([len(batch), state_shape[1], state_shape[2]])
-            logits = step(ids=tf.constant(batch[:, :-1]), state=state)["logits"]
-            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(batch[:, 1:], logits)
+    batches = list(data.evaluation_batches(held_out, seq_len, carry_state=carry_state))
+    total, chars, state = 0.0, 0, None
+    with click.progressbar(batches, label="evaluating") as bar:
+        for chunk, carried in bar:
+            if not carried:
+                state = tf.zeros([len(chunk), state_shape[1], state_shape[2]])
+            out = step(ids=tf.constant(chunk[:, :-1]), state=state)
+            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(chunk[:, 1:], out["logits"])
             total += float(tf.reduce_sum(losses))
-            chars += int(np.prod(losses.shape))
+            chars += int(tf.size(losses))
+            state = out["state"]
     loss = total / chars
     click.echo(f"model: {model_dir}")
+    if carry_state:
+        streams = len(batches[0][0])
+        click.echo(f"measured on: {streams} streams, the state carried from window to window")
+    else:
+        click.echo(f"measured on: windows of {seq_len} characters, each from a zero state")
     click.echo(f"held-out characters: {chars:,}")
     click.echo(f"loss: {loss:.4f} nats/char")
     click.echo(f"bits per character: {loss / math.log(2):.4f}")
