@@ -23,7 +23,8 @@ Every contender first runs one warm-up epoch; then the epochs are interleaved
 machine hits all of them alike. An epoch's throughput leaves out its first
 batch, where Keras's `fit` spends a variable 0-0.7 s setting up the data
 iterator. The table shows the median over the rounds, in samples per second,
-and the ratios ours / keras and ours / torch.
+and the ratios ours / keras and ours / torch: the ratio of the medians, then
+the lowest and highest ratio within a round.
 """
 
 import argparse
@@ -179,6 +180,16 @@ def _torch_available():
     return True
 
 
+def _ratio(ours, theirs):
+    """Ratio of the medians, then the lowest and highest ratio within one round.
+
+    The rounds' spread shows how much of a ratio near 1 is this machine's noise.
+    """
+    rounds = [a / b for a, b in zip(ours, theirs, strict=True)]
+    median = statistics.median(ours) / statistics.median(theirs)
+    return f"{median:.2f} ({min(rounds):.2f}-{max(rounds):.2f})"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shapes", default="mnist,charrnn", help="comma-separated: mnist,charrnn")
@@ -205,15 +216,14 @@ def main():
                     rates[name].append(contender.epoch())
             median = {name: statistics.median(r) for name, r in rates.items()}
             row = [shape_name, cell] + [f"{median[n]:,.0f}" for n in contenders]
-            row += [f"{median['ours'] / median['keras']:.2f}"]
-            row += [f"{median['ours unroll'] / median['keras']:.2f}"]
-            if with_torch:
-                row += [f"{median['ours'] / median['torch']:.2f}"]
-                row += [f"{median['ours unroll'] / median['torch']:.2f}"]
+            pairs = [("ours", "keras"), ("ours unroll", "keras")]
+            pairs += [("ours", "torch"), ("ours unroll", "torch")] if with_torch else []
+            row += [_ratio(rates[a], rates[b]) for a, b in pairs]
             rows.append(row)
             print(" | ".join(row), flush=True)
 
     print(f"\nTraining throughput, samples/s (median of {args.epochs} epochs after a warm-up);")
+    print("ratios: of the medians, then (lowest-highest) of the rounds' ratios;")
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores.\n")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
