@@ -325,12 +325,11 @@ class LSTMCell(_RecurrentCell):
         h_tm1, c_tm1 = states
         input_mask, recurrent_mask = self._dropout_masks(inputs, h_tm1, training)
         # All four gates in two matmuls, then one split: the per-step op
-        # count, not the arithmetic, is what costs at these sizes. The bias
-        # goes right after the input matmul, where TensorFlow fuses the two.
+        # count, not the arithmetic, is what costs at these sizes.
         z = _masked_matmul(inputs, self.kernel, input_mask)
+        z = z + _masked_matmul(h_tm1, self.recurrent_kernel, recurrent_mask)
         if self.use_bias:
             z = z + self.bias
-        z = z + _masked_matmul(h_tm1, self.recurrent_kernel, recurrent_mask)
         z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
