@@ -148,4 +148,3 @@ def evaluation_batches(ids, seq_len, batch_size=64, carry_state=False):
     # Chunks overlap by one character: the last target of one is the first input of the next.
     for start in range(0, length - 1, seq_len):
         yield grid[:, start : start + size], start > 0
-
