@@ -213,11 +213,11 @@ def evaluate(model_dir, text, dataset, seq_len, carry_state):
     batches = list(data.evaluation_batches(held_out, seq_len, carry_state=carry_state))
     total, chars, state = 0.0, 0, None
     with click.progressbar(batches, label="evaluating") as bar:
-        for chunk, carried in bar:
+        for inputs, targets, carried in bar:
             if not carried:
-                state = tf.zeros([len(chunk), state_shape[1], state_shape[2]])
-            out = step(ids=tf.constant(chunk[:, :-1]), state=state)
-            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(chunk[:, 1:], out["logits"])
+                state = tf.zeros([len(inputs), state_shape[1], state_shape[2]])
+            out = step(ids=tf.constant(inputs), state=state)
+            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(targets, out["logits"])
             total += float(tf.reduce_sum(losses))
             chars += int(tf.size(losses))
             state = out["state"]

@@ -121,30 +121,25 @@ def windows(ids, seq_len, batch_size, epoch_seeds=None, random_offsets=False):
 
 
 def evaluation_batches(ids, seq_len, batch_size=64, carry_state=False):
-    """Yields (chunk, carried): id arrays [rows, up to seq_len + 1] covering `ids`.
+    """Yields (inputs, targets, carried) covering `ids`, targets shifted by one character.
 
-    Each chunk's first `seq_len` columns are read, and every column after the
-    first is predicted. `carried` says whether the chunk continues the
-    previous chunk's rows, so that its state should be carried over rather
-    than start from zero.
+    `carried` says whether the batch continues the previous batch's rows, so
+    that its state should be carried over rather than start from zero.
 
-    - Without `carry_state`: consecutive windows of `seq_len + 1` characters,
-      `batch_size` at a time, each read from a zero state, as training's
-      validation loss is measured.
+    - Without `carry_state`: the windows of `windows`, the very batches
+      training measures its validation loss on, each read from a zero state.
     - With `carry_state`: `ids` split into `batch_size` contiguous streams,
       read `seq_len` characters at a time, so every character is predicted
       from all of its stream before it (char-rnn's validation loss).
     """
-    size = seq_len + 1
     if not carry_state:
-        count = len(ids) // size
-        windows = ids[: count * size].reshape(count, size)
-        for start in range(0, count, batch_size):
-            yield windows[start : start + batch_size], False
+        for inputs, targets in windows(ids, seq_len, batch_size).as_numpy_iterator():
+            yield inputs, targets, False
         return
-    streams = min(batch_size, len(ids) // size)
+    streams = min(batch_size, len(ids) // (seq_len + 1))
     length = len(ids) // streams
     grid = ids[: streams * length].reshape(streams, length)
-    # Chunks overlap by one character: the last target of one is the first input of the next.
+    # The last target of one batch is the first input of the next.
     for start in range(0, length - 1, seq_len):
-        yield grid[:, start : start + size], start > 0
+        end = min(start + seq_len, length - 1)
+        yield grid[:, start:end], grid[:, start + 1 : end + 1], start > 0
