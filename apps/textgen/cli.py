@@ -204,7 +204,8 @@ def evaluate(model_dir, text, dataset, seq_len, carry_state):
     loaded, model_dir = _load_saved_model(model_dir)
     corpus = data.read_text(text) if text is not None else data.tfds_text(dataset)
     vocab = _vocabulary(loaded)
-    known = "".join(ch for ch in corpus if ch in set(vocab))
+    characters = set(vocab)
+    known = "".join(ch for ch in corpus if ch in characters)
     held_out = data.encode(known, vocab)[int(len(known) * (1 - data.VALIDATION_FRACTION)):]
     if len(held_out) < seq_len + 1:
         raise UserError(f"the held-out 10% of the text is shorter than --seq-len {seq_len} + 1")
