@@ -225,7 +225,7 @@ class SimpleRNNCell(_RecurrentCell):
         input_mask, recurrent_mask = self._dropout_masks(inputs, h_tm1, training)
         z = _masked_matmul(inputs, self.kernel, input_mask)
         if self.use_bias:
-            z = z + self.bias
+            z = ops.add(z, self.bias)
         z = z + _masked_matmul(h_tm1, self.recurrent_kernel, recurrent_mask)
         h = self.activation(z) if self.activation is not None else z
         new_state = [h] if isinstance(states, (list, tuple)) else h
@@ -329,7 +329,7 @@ class LSTMCell(_RecurrentCell):
         z = _masked_matmul(inputs, self.kernel, input_mask)
         z = z + _masked_matmul(h_tm1, self.recurrent_kernel, recurrent_mask)
         if self.use_bias:
-            z = z + self.bias
+            z = ops.add(z, self.bias)
         z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
@@ -418,20 +418,20 @@ class GRUCell(_RecurrentCell):
         input_bias = recurrent_bias = None
         if self.use_bias:
             if self.reset_after:
-                input_bias, recurrent_bias = self.bias[0], self.bias[1]
+                input_bias, recurrent_bias = ops.unstack(self.bias)
             else:
                 input_bias = self.bias
 
         x = _masked_matmul(inputs, self.kernel, input_mask)
         if input_bias is not None:
-            x = x + input_bias
+            x = ops.add(x, input_bias)
         x_z, x_r, x_h = ops.split(x, 3, axis=-1)
 
         if self.reset_after:
             # One matmul for all three recurrent blocks; r scales the third.
             rec = _masked_matmul(h_tm1, self.recurrent_kernel, recurrent_mask)
             if recurrent_bias is not None:
-                rec = rec + recurrent_bias
+                rec = ops.add(rec, recurrent_bias)
             rec_z, rec_r, rec_h = ops.split(rec, 3, axis=-1)
             z = self.recurrent_activation(x_z + rec_z)
             r = self.recurrent_activation(x_r + rec_r)
@@ -450,6 +450,7 @@ class GRUCell(_RecurrentCell):
             h_masked = h_tm1 if candidate_mask is None else h_tm1 * candidate_mask
             h_candidate = self.activation(x_h + ops.matmul(r * h_masked, candidate_kernel))
 
-        h = z * h_tm1 + (1.0 - z) * h_candidate
+        # z·h + (1 - z)·h̃, written with one product fewer per step.
+        h = h_candidate + z * (h_tm1 - h_candidate)
         new_state = [h] if isinstance(states, (list, tuple)) else h
         return h, new_state
