@@ -418,7 +418,7 @@ class GRUCell(_RecurrentCell):
         input_bias = recurrent_bias = None
         if self.use_bias:
             if self.reset_after:
-                input_bias, recurrent_bias = ops.unstack(self.bias)
+                input_bias, recurrent_bias = ops.unstack(ops.convert_to_tensor(self.bias))
             else:
                 input_bias = self.bias
 
