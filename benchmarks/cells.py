@@ -18,6 +18,11 @@ Contenders for each cell, trained on the same random data:
 - torch:        `torch.nn.LSTM` / `GRU` / `RNN` with the same shapes and
                 thread count, when PyTorch is importable.
 
+It runs on any Keras backend (`KERAS_BACKEND=tensorflow`, the default here,
+`jax` or `torch`), on the GPU where the backend finds one: there Keras's
+built-in LSTM and GRU take cuDNN's fused kernels (TensorFlow and PyTorch
+backends), which a cell driven step by step by `keras.layers.RNN` cannot.
+
 Every contender first runs one warm-up epoch; then the epochs are interleaved
 (one epoch of each contender per round), so that a slow spell of this shared
 machine hits all of them alike. An epoch's throughput leaves out its first
@@ -34,7 +39,6 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from kerasrnn import GRUCell, LSTMCell, SimpleRNNCell
 
@@ -53,7 +57,11 @@ EMBEDDING = 64
 
 
 class _EpochTimer(keras.callbacks.Callback):
-    """Samples per second of one epoch, its first batch left out."""
+    """Samples per second of one epoch, its first batch left out.
+
+    A callback with `on_train_batch_end` makes Keras read each batch's loss
+    before the next batch, so on a GPU the time includes the batch's kernels.
+    """
 
     def __init__(self, batch_size):
         super().__init__()
@@ -102,12 +110,14 @@ class KerasContender:
     def __init__(self, shape, recurrent_layer):
         self.shape = shape
         self.model = _keras_model(shape, recurrent_layer)
-        x, y = _data(shape)
-        self.data = tf.data.Dataset.from_tensor_slices((x, y)).batch(shape["batch"]).cache()
+        self.x, self.y = _data(shape)
         self.timer = _EpochTimer(shape["batch"])
 
     def epoch(self):
-        self.model.fit(self.data, epochs=1, verbose=0, callbacks=[self.timer])
+        self.model.fit(
+            self.x, self.y, batch_size=self.shape["batch"], shuffle=False, epochs=1, verbose=0,
+            callbacks=[self.timer],
+        )
         return self.timer.rate
 
 
@@ -117,6 +127,7 @@ class TorchContender:
 
         self.torch = torch
         torch.manual_seed(0)
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.shape = shape
         per_step = shape["classes"] != 10
         in_features = EMBEDDING if per_step else shape["features"]
@@ -124,12 +135,14 @@ class TorchContender:
         head = torch.nn.Linear(shape["units"], shape["classes"])
         embed = torch.nn.Embedding(shape["features"], EMBEDDING) if per_step else None
         self.modules = torch.nn.ModuleList([m for m in (embed, rnn, head) if m is not None])
+        self.modules.to(self.device)
         self.embed, self.rnn, self.head, self.per_step = embed, rnn, head, per_step
         self.optimizer = torch.optim.Adam(self.modules.parameters(), lr=1e-3)
         x, y = _data(shape)
         b = shape["batch"]
         self.batches = [
-            (torch.as_tensor(x[i : i + b]), torch.as_tensor(y[i : i + b]))
+            (torch.as_tensor(x[i : i + b]).to(self.device),
+             torch.as_tensor(y[i : i + b]).to(self.device))
             for i in range(0, len(x), b)
         ]
 
@@ -148,6 +161,8 @@ class TorchContender:
         ends = []
         for x, y in self.batches:
             self._step(x, y)
+            if self.device == "cuda":
+                self.torch.cuda.synchronize()
             ends.append(time.perf_counter())
         return self.shape["batch"] * (len(ends) - 1) / (ends[-1] - ends[0])
 
@@ -178,6 +193,24 @@ def _torch_available():
     # Same thread budget as TensorFlow, which uses every core by default.
     torch.set_num_threads(os.cpu_count())
     return True
+
+
+def _backend():
+    """The Keras backend, its version and the device it computes on."""
+    name = keras.backend.backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        return f"TensorFlow {tf.__version__}, {'GPU' if gpus else 'CPU'}"
+    if name == "jax":
+        import jax
+
+        return f"JAX {jax.__version__}, {jax.devices()[0].device_kind}"
+    import torch
+
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    return f"PyTorch {torch.__version__}, {device}"
 
 
 def _ratio(ours, theirs):
@@ -224,7 +257,7 @@ def main():
 
     print(f"\nTraining throughput, samples/s (median of {args.epochs} epochs after a warm-up);")
     print("ratios: of the medians, then (lowest-highest) of the rounds' ratios;")
-    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores.\n")
+    print(f"Keras {keras.__version__} on {_backend()}, {os.cpu_count()} CPU cores.\n")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
