@@ -5,6 +5,11 @@ Every comparison builds the Keras built-in cell and ours inside the same
 and compares outputs and gradients (w.r.t. the inputs and every weight).
 """
 
+import importlib.util
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -309,3 +314,36 @@ def test_a_keras_config_builds_our_cell():
 def test_invalid_units():
     with pytest.raises(ValueError, match="units"):
         LSTMCell(0)
+
+
+# Run under another backend in a fresh process: Keras picks its backend once,
+# at import. Forward outputs of each cell against Keras's on the same weights.
+OTHER_BACKEND_SCRIPT = """
+import keras, numpy as np
+from kerasrnn import GRUCell, LSTMCell, SimpleRNNCell
+x = np.random.default_rng(0).normal(size=(3, 5, 4)).astype("float32")
+pairs = [(SimpleRNNCell, keras.layers.SimpleRNNCell, {}),
+         (LSTMCell, keras.layers.LSTMCell, {}),
+         (GRUCell, keras.layers.GRUCell, {}),
+         (GRUCell, keras.layers.GRUCell, {"reset_after": False})]
+for ours_cls, theirs_cls, kwargs in pairs:
+    theirs = keras.layers.RNN(theirs_cls(6, **kwargs), return_sequences=True)
+    ours = keras.layers.RNN(ours_cls(6, **kwargs), return_sequences=True)
+    theirs(x), ours(x)
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x)),
+                               keras.ops.convert_to_numpy(theirs(x)), atol=1e-5, rtol=1e-5)
+print("same outputs on", keras.backend.backend())
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_cells_run_on_other_keras_backends(backend):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed (not a dependency of kerasrnn)")
+    run = subprocess.run(
+        [sys.executable, "-c", OTHER_BACKEND_SCRIPT],
+        env={**os.environ, "KERAS_BACKEND": backend}, capture_output=True, text=True,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"same outputs on {backend}" in run.stdout
