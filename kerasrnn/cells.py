@@ -59,7 +59,7 @@ class _RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     """What the three cells share: arguments, weights, dropout and config.
 
     Subclasses set `gates` (how many `units`-wide blocks the kernels hold)
-    and implement `call`.
+    and implement `recurrent_step`.
     """
 
     gates = 1
@@ -158,6 +158,31 @@ class _RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             recurrent_mask = self.get_recurrent_dropout_mask(h_tm1)
         return input_mask, recurrent_mask
 
+    def call(self, inputs, states, training=False):
+        h_tm1 = states[0] if isinstance(states, (list, tuple)) else states
+        input_mask, recurrent_mask = self._dropout_masks(inputs, h_tm1, training)
+        projection = _masked_matmul(inputs, self.kernel, input_mask)
+        return self.recurrent_step(projection, states, recurrent_mask)
+
+    def recurrent_step(self, projection, states, recurrent_mask=None):
+        """The rest of a step, given `projection = inputs · kernel` (no bias).
+
+        `call` is `recurrent_step(inputs · kernel, states)`. A caller that
+        knows its inputs in advance can compute their projections once; a
+        text generator, whose inputs are one of a few embedded characters,
+        looks each one up in a table instead of running a matmul per step.
+
+        Args:
+            projection: `(batch, gates·units)`, the inputs times `kernel`,
+                after input dropout if any.
+            states: The state tensors, as `call` takes them.
+            recurrent_mask: The recurrent dropout mask(s), or None.
+
+        Returns:
+            `(output, new_states)`, as `call` returns them.
+        """
+        raise NotImplementedError
+
     def get_initial_state(self, batch_size=None):
         sizes = self.state_size if isinstance(self.state_size, list) else [self.state_size]
         return [ops.zeros((batch_size, size), dtype=self.compute_dtype) for size in sizes]
@@ -220,10 +245,9 @@ class SimpleRNNCell(_RecurrentCell):
 
     gates = 1
 
-    def call(self, inputs, states, training=False):
+    def recurrent_step(self, projection, states, recurrent_mask=None):
         h_tm1 = states[0] if isinstance(states, (list, tuple)) else states
-        input_mask, recurrent_mask = self._dropout_masks(inputs, h_tm1, training)
-        z = _masked_matmul(inputs, self.kernel, input_mask)
+        z = projection
         if self.use_bias:
             z = ops.add(z, self.bias)
         z = z + _masked_matmul(h_tm1, self.recurrent_kernel, recurrent_mask)
@@ -321,13 +345,12 @@ class LSTMCell(_RecurrentCell):
 
         return bias_with_forget_ones
 
-    def call(self, inputs, states, training=False):
+    def recurrent_step(self, projection, states, recurrent_mask=None):
         h_tm1, c_tm1 = states
-        input_mask, recurrent_mask = self._dropout_masks(inputs, h_tm1, training)
-        # All four gates in two matmuls, then one split: the per-step op
-        # count, not the arithmetic, is what costs at these sizes.
-        z = _masked_matmul(inputs, self.kernel, input_mask)
-        z = z + _masked_matmul(h_tm1, self.recurrent_kernel, recurrent_mask)
+        # All four gates in two matmuls (this one and the projection's), then
+        # one split: the per-step op count, not the arithmetic, is what costs
+        # at these sizes.
+        z = projection + _masked_matmul(h_tm1, self.recurrent_kernel, recurrent_mask)
         if self.use_bias:
             z = ops.add(z, self.bias)
         z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
@@ -412,9 +435,8 @@ class GRUCell(_RecurrentCell):
     def _bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
-    def call(self, inputs, states, training=False):
+    def recurrent_step(self, projection, states, recurrent_mask=None):
         h_tm1 = states[0] if isinstance(states, (list, tuple)) else states
-        input_mask, recurrent_mask = self._dropout_masks(inputs, h_tm1, training)
         input_bias = recurrent_bias = None
         if self.use_bias:
             if self.reset_after:
@@ -422,7 +444,7 @@ class GRUCell(_RecurrentCell):
             else:
                 input_bias = self.bias
 
-        x = _masked_matmul(inputs, self.kernel, input_mask)
+        x = projection
         if input_bias is not None:
             x = ops.add(x, input_bias)
         x_z, x_r, x_h = ops.split(x, 3, axis=-1)

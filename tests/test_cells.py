@@ -169,6 +169,29 @@ def test_stateful_carries_state_between_calls(kind):
     assert not np.allclose(fresh, theirs(x[:, ::-1]).numpy(), atol=1e-3)
 
 
+@pytest.mark.parametrize(
+    "kind,cell_kwargs",
+    [("rnn", {}), ("lstm", {}), ("gru", {}), ("gru", {"reset_after": False})],
+)
+def test_recurrent_step_is_the_step_after_the_input_matmul(kind, cell_kwargs):
+    """`recurrent_step(x · kernel, states)`, what the text generator calls, is Keras's step."""
+    ours_cls, theirs_cls = CELLS[kind]
+    theirs, ours = theirs_cls(5, **cell_kwargs), ours_cls(5, **cell_kwargs)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 4)).astype("float32")
+    theirs.build((3, 4))
+    ours.build((3, 4))
+    # Random biases too, so one added twice or not at all shows.
+    theirs.set_weights([rng.normal(size=w.shape).astype("float32") for w in theirs.weights])
+    ours.set_weights(theirs.get_weights())
+    states = [rng.normal(size=(3, 5)).astype("float32") for _ in range(2 if kind == "lstm" else 1)]
+    their_out, their_states = theirs(x, states)
+    our_out, our_states = ours.recurrent_step(x @ ours.kernel.numpy(), states)
+    np.testing.assert_allclose(our_out, their_out, **TOLERANCE)
+    for o, t in zip(our_states, their_states, strict=True):
+        np.testing.assert_allclose(o, t, **TOLERANCE)
+
+
 @pytest.mark.parametrize("kind", sorted(CELLS))
 @pytest.mark.parametrize(
     "dropouts", [(0.3, 0.0), (0.0, 0.4), (0.3, 0.4)], ids=["input", "recurrent", "both"]
