@@ -244,6 +244,35 @@ def test_saved_model_generates_in_tf_serving_s_loader(trained):
     assert state_width == (1, 2, 32)  # LSTM: h and c
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_generator_runs_every_layer_of_a_stacked_model(cell):
+    """Two layers: the generator's steps give the Keras model's own logits."""
+    import tensorflow as tf
+
+    from kerasrnn.apps.textgen.generation import Generator
+    from kerasrnn.apps.textgen.model import build_model
+
+    vocab = list("\nabcdefgh")
+    model = build_model(vocab, cell, units=8, layers=2, seed=0)
+    # Large random weights: each next character depends on the whole input.
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.weights])
+    generator = Generator(model, vocab)
+    ids = np.array([[1, 4, 2, 0, 7, 3]], dtype=np.int32)
+    zero = tf.zeros([1, len(generator.state_sizes), 8])
+    logits, _ = generator.step(tf.constant(ids), zero)
+    expected = model.predict(ids, verbose=0)
+    np.testing.assert_allclose(logits.numpy(), expected, atol=1e-5)
+
+    # Greedy generation goes through the projection table: it must pick the
+    # model's most likely character at every step.
+    text = generator.generate(tf.constant(["abc"]), 12, tf.constant(0.0), 0)[0].numpy().decode()
+    context = [vocab.index(c) for c in "abc"]
+    for _ in range(12):
+        context.append(int(model.predict(np.array([context]), verbose=0)[0, -1].argmax()))
+    assert text == "".join(vocab[i] for i in context)
+
+
 def test_sample_command(trained):
     args = ["sample", "--model", trained["out"] / "textgen", "--length", "30", "--seed", "3"]
     first, again = _invoke(*args), _invoke(*args)
