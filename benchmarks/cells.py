@@ -15,6 +15,9 @@ Contenders for each cell, trained on the same random data:
 - keras:        the built-in layer (`keras.layers.LSTM` / `GRU` / `SimpleRNN`);
 - ours:         `keras.layers.RNN(our cell)`;
 - ours unroll:  the same with `unroll=True` (Python-unrolled time loop);
+- layer:        our layer (`kerasrnn.LSTM` / `GRU` / `SimpleRNN`): the same cell
+                with the input matmul of all steps taken out of the loop;
+- layer unroll: our layer with `unroll=True`;
 - torch:        `torch.nn.LSTM` / `GRU` / `RNN` with the same shapes and
                 thread count, when PyTorch is importable.
 
@@ -40,12 +43,13 @@ import time
 import keras
 import numpy as np
 
-from kerasrnn import GRUCell, LSTMCell, SimpleRNNCell
+from kerasrnn import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 
 CELLS = {
-    "lstm": (LSTMCell, keras.layers.LSTM, "LSTM"),
-    "gru": (GRUCell, keras.layers.GRU, "GRU"),
-    "rnn": (SimpleRNNCell, keras.layers.SimpleRNN, "RNN"),
+    # name: our cell, our layer, Keras's built-in layer, PyTorch's module
+    "lstm": (LSTMCell, LSTM, keras.layers.LSTM, "LSTM"),
+    "gru": (GRUCell, GRU, keras.layers.GRU, "GRU"),
+    "rnn": (SimpleRNNCell, SimpleRNN, keras.layers.SimpleRNN, "RNN"),
 }
 
 SHAPES = {
@@ -168,7 +172,7 @@ class TorchContender:
 
 
 def _contenders(shape, cell, with_torch):
-    our_cell, keras_layer, torch_name = CELLS[cell]
+    our_cell, our_layer, keras_layer, torch_name = CELLS[cell]
     units = shape["units"]
     per_step = shape["classes"] != 10
     contenders = {
@@ -178,6 +182,10 @@ def _contenders(shape, cell, with_torch):
         ),
         "ours unroll": KerasContender(
             shape, keras.layers.RNN(our_cell(units), return_sequences=per_step, unroll=True)
+        ),
+        "layer": KerasContender(shape, our_layer(units, return_sequences=per_step)),
+        "layer unroll": KerasContender(
+            shape, our_layer(units, return_sequences=per_step, unroll=True)
         ),
     }
     if with_torch:
@@ -233,10 +241,10 @@ def main():
     with_torch = not args.no_torch and _torch_available()
     keras.utils.set_random_seed(0)
 
-    header = ["shape", "cell", "keras", "ours", "ours unroll"]
+    header = ["shape", "cell", "keras", "ours", "ours unroll", "layer", "layer unroll"]
     header += ["torch"] if with_torch else []
-    header += ["ours/keras", "unroll/keras"]
-    header += ["ours/torch", "unroll/torch"] if with_torch else []
+    header += ["ours/keras", "unroll/keras", "layer/keras", "layer unroll/keras"]
+    header += ["ours/torch", "layer/torch"] if with_torch else []
     rows = []
     for shape_name in args.shapes.split(","):
         for cell in args.cells.split(","):
@@ -250,7 +258,8 @@ def main():
             median = {name: statistics.median(r) for name, r in rates.items()}
             row = [shape_name, cell] + [f"{median[n]:,.0f}" for n in contenders]
             pairs = [("ours", "keras"), ("ours unroll", "keras")]
-            pairs += [("ours", "torch"), ("ours unroll", "torch")] if with_torch else []
+            pairs += [("layer", "keras"), ("layer unroll", "keras")]
+            pairs += [("ours", "torch"), ("layer", "torch")] if with_torch else []
             row += [_ratio(rates[a], rates[b]) for a, b in pairs]
             rows.append(row)
             print(" | ".join(row), flush=True)

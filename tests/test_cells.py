@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 from keras import initializers
 
-from kerasrnn import GRUCell, LSTMCell, SimpleRNNCell
+from kerasrnn import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 
 CELLS = {
     "rnn": (SimpleRNNCell, keras.layers.SimpleRNNCell),
@@ -340,18 +340,24 @@ def test_invalid_units():
 
 
 # Run under another backend in a fresh process: Keras picks its backend once,
-# at import. Forward outputs of each cell against Keras's on the same weights.
+# at import. Forward outputs of each cell and layer against Keras's on the same
+# weights.
 OTHER_BACKEND_SCRIPT = """
 import keras, numpy as np
-from kerasrnn import GRUCell, LSTMCell, SimpleRNNCell
+from kerasrnn import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 x = np.random.default_rng(0).normal(size=(3, 5, 4)).astype("float32")
-pairs = [(SimpleRNNCell, keras.layers.SimpleRNNCell, {}),
-         (LSTMCell, keras.layers.LSTMCell, {}),
-         (GRUCell, keras.layers.GRUCell, {}),
-         (GRUCell, keras.layers.GRUCell, {"reset_after": False})]
+def rnn(cell_cls):
+    return lambda units, **kwargs: keras.layers.RNN(cell_cls(units, **kwargs),
+                                                    return_sequences=True)
+pairs = [(rnn(SimpleRNNCell), rnn(keras.layers.SimpleRNNCell), {}),
+         (rnn(LSTMCell), rnn(keras.layers.LSTMCell), {}),
+         (rnn(GRUCell), rnn(keras.layers.GRUCell), {}),
+         (rnn(GRUCell), rnn(keras.layers.GRUCell), {"reset_after": False}),
+         (SimpleRNN, keras.layers.SimpleRNN, {"return_sequences": True}),
+         (LSTM, keras.layers.LSTM, {"return_sequences": True}),
+         (GRU, keras.layers.GRU, {"return_sequences": True})]
 for ours_cls, theirs_cls, kwargs in pairs:
-    theirs = keras.layers.RNN(theirs_cls(6, **kwargs), return_sequences=True)
-    ours = keras.layers.RNN(ours_cls(6, **kwargs), return_sequences=True)
+    theirs, ours = theirs_cls(6, **kwargs), ours_cls(6, **kwargs)
     theirs(x), ours(x)
     ours.set_weights(theirs.get_weights())
     np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x)),
@@ -370,3 +376,83 @@ def test_cells_run_on_other_keras_backends(backend):
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert f"same outputs on {backend}" in run.stdout
+
+
+# The layers (kerasrnn.layers): the same cells with the input matmul taken out
+# of the time loop. They must compute exactly what Keras's built-in layers do.
+
+LAYERS = {
+    "rnn": (SimpleRNN, keras.layers.SimpleRNN),
+    "lstm": (LSTM, keras.layers.LSTM),
+    "gru": (GRU, keras.layers.GRU),
+}
+
+
+def _layer_pair(kind, **kwargs):
+    ours_cls, theirs_cls = LAYERS[kind]
+    return theirs_cls(6, **kwargs), ours_cls(6, **kwargs)
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+@pytest.mark.parametrize("layer_kwargs", LAYER_OPTIONS, ids=lambda d: ",".join(d) or "plain")
+def test_layer_matches_keras_layer(kind, layer_kwargs):
+    theirs, ours = _layer_pair(kind, bias_initializer="random_normal", **layer_kwargs)
+    _assert_same(theirs, ours, _inputs())
+
+
+@pytest.mark.parametrize("kind,cell_kwargs", CELL_OPTIONS)
+def test_layer_matches_keras_layer_options(kind, cell_kwargs):
+    theirs, ours = _layer_pair(kind, return_sequences=True, **cell_kwargs)
+    _assert_same(theirs, ours, _inputs())
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_layer_masking_and_bidirectional(kind):
+    x = _inputs(steps=6)
+    x[0, 4:] = 0.0
+    x[1, :2] = 0.0
+    mask = tf.constant(np.any(x != 0.0, axis=-1))
+    theirs, ours = _layer_pair(kind, return_sequences=True, return_state=True)
+    _assert_same(theirs, ours, x, mask=mask)
+    theirs, ours = _layer_pair(kind, return_sequences=True)
+    _assert_same(keras.layers.Bidirectional(theirs), keras.layers.Bidirectional(ours), x)
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+@pytest.mark.parametrize(
+    "dropouts", [(0.3, 0.0), (0.3, 0.4)], ids=["input", "both"]
+)
+def test_layer_dropout_matches_keras_with_the_same_seed(kind, dropouts):
+    dropout, recurrent_dropout = dropouts
+    theirs, ours = _layer_pair(
+        kind, dropout=dropout, recurrent_dropout=recurrent_dropout, seed=7, return_sequences=True
+    )
+    x = _inputs()
+    _assert_same(theirs, ours, x, training=True)
+    # The mask is drawn per sequence, not per step: a second call differs.
+    assert not np.allclose(ours(x, training=True), ours(x, training=True), atol=1e-3)
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_layer_stateful_carries_state_between_calls(kind):
+    theirs, ours = _layer_pair(kind, stateful=True, return_sequences=True)
+    x = _inputs(batch=2, steps=4)
+    theirs(x)
+    ours(x)
+    ours.set_weights(theirs.get_weights())
+    theirs.reset_states()
+    ours.reset_states()
+    for chunk in (x, x[:, ::-1]):
+        np.testing.assert_allclose(ours(chunk).numpy(), theirs(chunk).numpy(), **TOLERANCE)
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_layer_config_round_trips_and_loads_keras_weights(kind):
+    ours_cls, theirs_cls = LAYERS[kind]
+    ours = ours_cls(5, dropout=0.2, kernel_regularizer="l2", return_sequences=True, name="mine")
+    clone = ours_cls.from_config(ours.get_config())
+    assert clone.get_config() == ours.get_config()
+    assert clone.name == "mine" and clone.return_sequences and clone.cell.dropout == 0.2
+    # A Keras layer's config builds ours, as for the cells.
+    config = theirs_cls(5, go_backwards=True).get_config()
+    assert ours_cls.from_config(config).go_backwards

@@ -9,15 +9,23 @@ import keras
 import numpy as np
 import pytest
 
-from kerasrnn import GRUCell, LSTMCell, SimpleRNNCell
+from kerasrnn import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 
 CELLS = {"rnn": SimpleRNNCell, "lstm": LSTMCell, "gru": GRUCell}
+LAYERS = {"rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
 
 
 def _model(cell):
     inputs = keras.Input((5, 4), name="sequence")
     h = keras.layers.RNN(cell, return_sequences=True)(inputs)
     h = keras.layers.Bidirectional(keras.layers.RNN(type(cell)(3)))(h)
+    return keras.Model(inputs, keras.layers.Dense(2)(h))
+
+
+def _layer_model(layer_cls, **kwargs):
+    inputs = keras.Input((5, 4), name="sequence")
+    h = layer_cls(6, return_sequences=True, **kwargs)(inputs)
+    h = keras.layers.Bidirectional(layer_cls(3))(h)
     return keras.Model(inputs, keras.layers.Dense(2)(h))
 
 
@@ -44,6 +52,19 @@ def test_keras_file_reloads_without_custom_objects(kind, tmp_path):
     reloaded_cell = reloaded.layers[1].cell
     assert type(reloaded_cell) is cell_cls
     assert reloaded_cell.get_config() == cell.get_config()
+    np.testing.assert_array_equal(reloaded.predict(_x(), verbose=0), model.predict(_x(), verbose=0))
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_keras_file_with_our_layers_reloads_without_custom_objects(kind, tmp_path):
+    layer_cls = LAYERS[kind]
+    model = _layer_model(layer_cls, recurrent_dropout=0.2, kernel_regularizer="l2", seed=3)
+    path = tmp_path / f"{kind}.keras"
+    model.save(path)
+
+    reloaded = keras.saving.load_model(path)  # no custom_objects
+    assert type(reloaded.layers[1]) is layer_cls
+    assert reloaded.layers[1].get_config() == model.layers[1].get_config()
     np.testing.assert_array_equal(reloaded.predict(_x(), verbose=0), model.predict(_x(), verbose=0))
 
 
@@ -95,8 +116,9 @@ print(json.dumps(results))
 
 def test_saved_model_runs_in_a_process_without_kerasrnn(tmp_path):
     jobs, expected = [], {}
-    for kind, cell_cls in CELLS.items():
-        model = _model(cell_cls(6))
+    models = {kind: _model(cell_cls(6)) for kind, cell_cls in CELLS.items()}
+    models.update({f"{kind}-layer": _layer_model(cls) for kind, cls in LAYERS.items()})
+    for kind, model in models.items():
         path = tmp_path / kind
         model.export(str(path), format="tf_saved_model", verbose=False)
         np.save(tmp_path / "x.npy", _x())
@@ -110,6 +132,7 @@ def test_saved_model_runs_in_a_process_without_kerasrnn(tmp_path):
         text=True,
     )
     results = json.loads(run.stdout.strip().splitlines()[-1])
+    assert sorted(results) == sorted(models)
     for kind, (eager_out, session_out) in results.items():
         np.testing.assert_allclose(eager_out, expected[kind], atol=1e-5)
         np.testing.assert_allclose(session_out, expected[kind], atol=1e-5)
