@@ -111,6 +111,8 @@ class _InputProjectedRNN(keras.layers.RNN):
 
         if not tree.is_nested(initial_state):
             initial_state = [initial_state]
+        if tree.is_nested(mask):
+            mask = mask[0]
         return backend_rnn(
             step,
             projections,
