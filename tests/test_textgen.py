@@ -334,3 +334,37 @@ def test_evaluate_carrying_the_state_reads_each_stream_whole(trained):
     # Without the state carried, 7-character windows lose context even for
     # this small model (2.623 against 2.610 when this test was written).
     assert windows_7 > expected + 0.005
+
+
+def test_cosine_over_minutes_follows_the_clock():
+    import types
+
+    import keras
+
+    from kerasrnn.apps.textgen.train import CosineOverMinutes
+
+    now = [100.0]
+    schedule = CosineOverMinutes(0.01, minutes=2, strategy=None, clock=lambda: now[0])
+    schedule.set_model(types.SimpleNamespace(optimizer=keras.optimizers.Adam(0.01)))
+    schedule.on_train_begin()
+    rates = []
+    for elapsed in (0, 30, 60, 120, 300):  # seconds into a 2-minute budget
+        now[0] = 100.0 + elapsed
+        schedule.on_train_batch_begin(0)
+        rates.append(float(schedule.model.optimizer.learning_rate))
+    # The peak, the cosine at a quarter and at half of the budget, a tenth from its end on.
+    quarter = 0.001 + 0.009 * (1 + math.cos(math.pi / 4)) / 2
+    np.testing.assert_allclose(rates, [0.01, quarter, 0.0055, 0.001, 0.001], rtol=1e-6)
+
+
+def test_cosine_over_minutes_runs_in_training(corpus, tmp_path):
+    import keras
+
+    import kerasrnn  # noqa: F401  (registers the cells for the .keras file)
+
+    result = _invoke("train", "--text", corpus, "--units", "8", "--epochs", "2", "--seq-len",
+                     "50", "--lr", "0.01", "--lr-schedule", "cosine-minutes", "--minutes", "5",
+                     "--workdir", tmp_path / "w", "--out", tmp_path / "sm")
+    assert result.exit_code == 0, result.output
+    rate = float(keras.saving.load_model(tmp_path / "w" / "model.keras").optimizer.learning_rate)
+    assert 0.001 < rate < 0.01  # decayed from the peak, a few seconds into a 5-minute budget

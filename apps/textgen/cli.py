@@ -78,10 +78,11 @@ def textgen():
               show_default=True, help="Stop training after this many minutes.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3,
               show_default=True, help="Adam learning rate (the peak, with --lr-schedule cosine).")
-@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant",
-              show_default=True,
-              help="cosine: decay the learning rate to a tenth over --epochs; set --epochs to"
-              " about what fits in --minutes.")
+@click.option("--lr-schedule", type=click.Choice(["constant", "cosine", "cosine-minutes"]),
+              default="constant", show_default=True,
+              help="cosine: decay the learning rate to a tenth over --epochs (set --epochs to"
+              " about what fits in --minutes); cosine-minutes: to a tenth over --minutes, by"
+              " the clock, whatever the machine's speed.")
 @click.option("--clipnorm", type=click.FloatRange(min=0, min_open=True), default=5.0,
               show_default=True, help="Clip each gradient's norm to this.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0,

@@ -14,7 +14,13 @@ import keras
 from kerasrnn.apps.textgen import data
 from kerasrnn.apps.textgen.generation import export
 from kerasrnn.apps.textgen.model import build_model
-from kerasrnn.distribute import any_worker, chief_or_scratch, describe, make_strategy
+from kerasrnn.distribute import (
+    any_worker,
+    chief_or_scratch,
+    describe,
+    make_strategy,
+    mean_over_workers,
+)
 from kerasrnn.training import (
     EpochSeeds,
     fit_resumable,
@@ -53,6 +59,37 @@ class TimeBudget(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if any_worker(self.strategy, time.monotonic() - self.start > self.seconds):
             self.model.stop_training = True
+
+
+class CosineOverMinutes(keras.callbacks.Callback):
+    """Cosine decay of the learning rate over the time budget instead of over epochs.
+
+    How many epochs fit in an hour moves with a shared machine's load, so a
+    cosine over `--epochs` is either done early or cut off before its low
+    end. This one sets the rate before each batch from the time used so far:
+    the peak at the start, a tenth of it when `minutes` have passed. Like
+    `TimeBudget`, its clock starts when this process starts training (a
+    resumed run starts it again). Under a multi-worker strategy the workers
+    use the mean of their clocks, so all of them apply the same rate.
+    """
+
+    def __init__(self, peak, minutes, strategy, alpha=0.1, clock=time.monotonic):
+        super().__init__()
+        self.peak, self.seconds, self.alpha = peak, minutes * 60, alpha
+        self.strategy, self.clock = strategy, clock
+        self.start = None
+
+    def rate(self, elapsed):
+        fraction = min(1.0, elapsed / self.seconds)
+        cosine = 0.5 * (1 + math.cos(math.pi * fraction))  # from 1 down to 0
+        return self.peak * (self.alpha + (1 - self.alpha) * cosine)
+
+    def on_train_begin(self, logs=None):
+        self.start = self.clock()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        elapsed = mean_over_workers(self.strategy, self.clock() - self.start)
+        self.model.optimizer.learning_rate = self.rate(elapsed)
 
 
 class SmoothedLoss(keras.callbacks.Callback):
@@ -123,6 +160,8 @@ def run(text, dataset, cell, units, layers, seq_len, batch_size, epochs, minutes
     (workdir / "vocabulary.json").write_text(json.dumps(vocab))
 
     extra = [TimeBudget(minutes, distribution)] if minutes is not None else []
+    if lr_schedule == "cosine-minutes":
+        extra.append(CosineOverMinutes(lr, minutes, distribution))
     if preset == "min-char-rnn":
         extra.append(SmoothedLoss(len(vocab), seq_len))
     started = time.monotonic()
