@@ -9,6 +9,10 @@ cell's `recurrent_step` inside the loop, which is what cuDNN and PyTorch's
 `cell` is our cell, and the weights of `keras.layers.SimpleRNN` / `LSTM` /
 `GRU` load into it unchanged.
 
+Whether that is faster depends on where it runs (README, Speed): on a GPU,
+under JAX and PyTorch, it was; in TensorFlow's loop on a 2-core CPU it was
+not, and `keras.layers.RNN(cell)` stayed the faster choice there.
+
     from kerasrnn import LSTM
     model = keras.Sequential([keras.Input((28, 28)), LSTM(128), keras.layers.Dense(10)])
 """
@@ -37,8 +41,8 @@ _RNN_ARGUMENTS = (
     "dtype",
     "trainable",
 )
-# Layer-level keys that the cell's config carries too, but the layer owns.
-_CELL_ONLY_EXCLUDED = ("name", "dtype", "trainable")
+# Keys that the cell's config carries too, but that belong to the layer.
+_LAYER_OWNED_KEYS = ("name", "dtype", "trainable")
 
 
 def _over_time(mask):
@@ -75,7 +79,7 @@ class _InputProjectedRNN(keras.layers.RNN):
         config = super().get_config()
         del config["cell"]
         cell_config = self.cell.get_config()
-        for key in _CELL_ONLY_EXCLUDED:
+        for key in _LAYER_OWNED_KEYS:
             cell_config.pop(key, None)
         return {**config, **cell_config}
 

@@ -69,6 +69,19 @@ def _pair(kind, wrapper=keras.layers.RNN, cell_kwargs=None, **layer_kwargs):
     return theirs, ours
 
 
+# Our layers (kerasrnn/layers.py) against Keras's built-in layers.
+LAYERS = {
+    "rnn": (SimpleRNN, keras.layers.SimpleRNN),
+    "lstm": (LSTM, keras.layers.LSTM),
+    "gru": (GRU, keras.layers.GRU),
+}
+
+
+def _layer_pair(kind, **kwargs):
+    ours_cls, theirs_cls = LAYERS[kind]
+    return theirs_cls(6, **kwargs), ours_cls(6, **kwargs)
+
+
 LAYER_OPTIONS = [
     {},
     {"return_sequences": True},
@@ -153,8 +166,9 @@ def test_stacked_cells(kind):
 
 
 @pytest.mark.parametrize("kind", sorted(CELLS))
-def test_stateful_carries_state_between_calls(kind):
-    theirs, ours = _pair(kind, stateful=True, return_sequences=True)
+@pytest.mark.parametrize("make_pair", [_pair, _layer_pair], ids=["cell", "layer"])
+def test_stateful_carries_state_between_calls(kind, make_pair):
+    theirs, ours = make_pair(kind, stateful=True, return_sequences=True)
     x = _inputs(batch=2, steps=4)
     theirs(x)
     ours(x)
@@ -381,18 +395,6 @@ def test_cells_run_on_other_keras_backends(backend):
 # The layers (kerasrnn.layers): the same cells with the input matmul taken out
 # of the time loop. They must compute exactly what Keras's built-in layers do.
 
-LAYERS = {
-    "rnn": (SimpleRNN, keras.layers.SimpleRNN),
-    "lstm": (LSTM, keras.layers.LSTM),
-    "gru": (GRU, keras.layers.GRU),
-}
-
-
-def _layer_pair(kind, **kwargs):
-    ours_cls, theirs_cls = LAYERS[kind]
-    return theirs_cls(6, **kwargs), ours_cls(6, **kwargs)
-
-
 @pytest.mark.parametrize("kind", sorted(LAYERS))
 @pytest.mark.parametrize("layer_kwargs", LAYER_OPTIONS, ids=lambda d: ",".join(d) or "plain")
 def test_layer_matches_keras_layer(kind, layer_kwargs):
@@ -431,19 +433,6 @@ def test_layer_dropout_matches_keras_with_the_same_seed(kind, dropouts):
     _assert_same(theirs, ours, x, training=True)
     # The mask is drawn per sequence, not per step: a second call differs.
     assert not np.allclose(ours(x, training=True), ours(x, training=True), atol=1e-3)
-
-
-@pytest.mark.parametrize("kind", sorted(LAYERS))
-def test_layer_stateful_carries_state_between_calls(kind):
-    theirs, ours = _layer_pair(kind, stateful=True, return_sequences=True)
-    x = _inputs(batch=2, steps=4)
-    theirs(x)
-    ours(x)
-    ours.set_weights(theirs.get_weights())
-    theirs.reset_states()
-    ours.reset_states()
-    for chunk in (x, x[:, ::-1]):
-        np.testing.assert_allclose(ours(chunk).numpy(), theirs(chunk).numpy(), **TOLERANCE)
 
 
 @pytest.mark.parametrize("kind", sorted(LAYERS))
