@@ -98,24 +98,20 @@ def any_worker(strategy, flag):
     """
     if not _multi_worker(strategy):
         return flag
-    return bool(_count_votes(strategy, tf.constant(float(flag))) > 0)
+    return bool(_all_reduce(strategy, tf.constant(float(flag)), "SUM") > 0)
 
 
 def mean_over_workers(strategy, value):
     """`value` averaged over the workers: one number that every worker agrees on."""
     if not _multi_worker(strategy):
         return value
-    return float(_mean(strategy, tf.constant(float(value))))
+    return float(_all_reduce(strategy, tf.constant(float(value)), "MEAN"))
 
 
 @tf.function
-def _count_votes(strategy, vote):
-    return strategy.reduce("SUM", strategy.run(tf.identity, args=(vote,)), axis=None)
-
-
-@tf.function
-def _mean(strategy, value):
-    return strategy.reduce("MEAN", strategy.run(tf.identity, args=(value,)), axis=None)
+def _all_reduce(strategy, value, op):
+    """`value` from every worker, reduced by `op` ("SUM" or "MEAN")."""
+    return strategy.reduce(op, strategy.run(tf.identity, args=(value,)), axis=None)
 
 
 def _multi_worker(strategy):

@@ -95,11 +95,9 @@ class _InputProjectedRNN(keras.layers.RNN):
         cell = self.cell
         # `RNN.call` drew this sequence's dropout masks before calling us, so
         # these are lookups, and every step below sees the same masks.
-        input_mask = recurrent_mask = None
-        if training and 0.0 < cell.dropout < 1.0:
-            input_mask = cell.get_dropout_mask(sequences[:, 0, :])
-        if training and 0.0 < cell.recurrent_dropout < 1.0:
-            recurrent_mask = cell.get_recurrent_dropout_mask(tree.flatten(initial_state)[0])
+        input_mask, recurrent_mask = cell._dropout_masks(
+            sequences[:, 0, :], tree.flatten(initial_state)[0], training
+        )
 
         projections = _masked_matmul(sequences, cell.kernel, _over_time(input_mask))
 
