@@ -16,7 +16,10 @@ Contenders for each cell, trained on the same random data:
 - ours:         `keras.layers.RNN(our cell)`;
 - ours unroll:  the same with `unroll=True` (Python-unrolled time loop);
 - layer:        our layer (`kerasrnn.LSTM` / `GRU` / `SimpleRNN`): the same cell
-                with the input matmul of all steps taken out of the loop;
+                with the input matmul of all steps taken out of the loop
+                (`use_cudnn=False`: our loop, never the backend's cuDNN
+                function that our LSTM and GRU, like Keras's, otherwise use
+                where they can);
 - layer unroll: our layer with `unroll=True`;
 - torch:        `torch.nn.LSTM` / `GRU` / `RNN` with the same shapes and
                 thread count, when PyTorch is importable.
@@ -175,6 +178,9 @@ def _contenders(shape, cell, with_torch):
     our_cell, our_layer, keras_layer, torch_name = CELLS[cell]
     units = shape["units"]
     per_step = shape["classes"] != 10
+    # Our LSTM/GRU layers would hand the sequence to the same backend function
+    # as Keras's where it runs cuDNN; this benchmark times our own loop.
+    own_loop = {} if our_layer is SimpleRNN else {"use_cudnn": False}
     contenders = {
         "keras": KerasContender(shape, keras_layer(units, return_sequences=per_step)),
         "ours": KerasContender(
@@ -183,9 +189,9 @@ def _contenders(shape, cell, with_torch):
         "ours unroll": KerasContender(
             shape, keras.layers.RNN(our_cell(units), return_sequences=per_step, unroll=True)
         ),
-        "layer": KerasContender(shape, our_layer(units, return_sequences=per_step)),
+        "layer": KerasContender(shape, our_layer(units, return_sequences=per_step, **own_loop)),
         "layer unroll": KerasContender(
-            shape, our_layer(units, return_sequences=per_step, unroll=True)
+            shape, our_layer(units, return_sequences=per_step, unroll=True, **own_loop)
         ),
     }
     if with_torch:

@@ -13,6 +13,11 @@ Whether that is faster depends on where it runs (README, Speed): on a GPU,
 under JAX and PyTorch, it was; in TensorFlow's loop on a 2-core CPU it was
 not, and `keras.layers.RNN(cell)` stayed the faster choice there.
 
+Like `keras.layers.LSTM` and `GRU`, our `LSTM` and `GRU` first offer the
+whole sequence to the backend's `lstm` / `gru` function (`use_cudnn="auto"`).
+It runs cuDNN on a GPU (and, on the PyTorch backend, Keras's own torch loop
+on a CPU); where it declines, our loop runs.
+
     from kerasrnn import LSTM
     model = keras.Sequential([keras.Input((28, 28)), LSTM(128), keras.layers.Dense(10)])
 """
@@ -20,8 +25,11 @@ not, and `keras.layers.RNN(cell)` stayed the faster choice there.
 import keras
 from keras import ops, tree
 
-# `keras.layers.RNN` drives its loop with this backend function; it is not
-# exported under `keras.ops`, so it is imported from where Keras defines it.
+# `keras.layers.RNN` drives its loop with `rnn`, and Keras's LSTM and GRU
+# layers reach cuDNN through `lstm`, `gru` and `cudnn_ok`. These backend
+# functions are not exported under `keras.ops`, so they are used from where
+# Keras's own layers use them.
+from keras.src import backend
 from keras.src.backend import rnn as backend_rnn
 
 from kerasrnn.cells import GRUCell, LSTMCell, SimpleRNNCell, _masked_matmul
@@ -128,6 +136,67 @@ class _InputProjectedRNN(keras.layers.RNN):
         )
 
 
+class _CudnnCapableRNN(_InputProjectedRNN):
+    """`_InputProjectedRNN` that first offers the sequence to cuDNN.
+
+    The same hand-over as in `keras.layers.LSTM` / `GRU`: the backend's
+    `lstm` / `gru` function runs cuDNN when it can and raises
+    `NotImplementedError` when it cannot (no GPU, masking on JAX or PyTorch,
+    `unroll`, activations other than tanh and sigmoid, ...), and then our own
+    loop runs. Recurrent dropout has no cuDNN form, so it always takes our
+    loop. Subclasses implement `_cudnn_loop` and `_cudnn_ok_arguments`.
+    """
+
+    def __init__(self, units, use_cudnn="auto", **kwargs):
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(f"use_cudnn must be 'auto', True or False, got {use_cudnn!r}")
+        super().__init__(units, **kwargs)
+        self.use_cudnn = use_cudnn
+        if (
+            use_cudnn in ("auto", True)
+            and keras.backend.backend() == "tensorflow"
+            and backend.cudnn_ok(**self._cudnn_ok_arguments())
+        ):
+            # TensorFlow's cuDNN ops cannot be compiled by XLA.
+            self.supports_jit = False
+
+    def get_config(self):
+        return {**super().get_config(), "use_cudnn": self.use_cudnn}
+
+    def _cudnn_ok_arguments(self):
+        cell = self.cell
+        return dict(
+            activation=cell.activation,
+            recurrent_activation=cell.recurrent_activation,
+            unroll=self.unroll,
+            use_bias=cell.use_bias,
+        )
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if self.use_cudnn in ("auto", True) and not self.cell.recurrent_dropout:
+            # The input dropout mask, drawn once per sequence; our own loop
+            # below looks up the same mask if cuDNN declines.
+            input_mask, _ = self.cell._dropout_masks(sequences[:, 0, :], None, training)
+            if input_mask is not None:
+                dropped = sequences * _over_time(input_mask)
+            else:
+                dropped = sequences
+            try:
+                return self._cudnn_loop(
+                    dropped,
+                    tree.flatten(initial_state),
+                    mask[0] if tree.is_nested(mask) else mask,
+                )
+            except NotImplementedError:
+                pass
+        if self.use_cudnn is True:
+            raise ValueError(
+                "use_cudnn=True, but the backend has no cuDNN kernel for this "
+                "configuration on this device; pass use_cudnn='auto' to fall back"
+            )
+        return super().inner_loop(sequences, initial_state, mask, training)
+
+
 @keras.saving.register_keras_serializable(package="kerasrnn")
 class SimpleRNN(_InputProjectedRNN):
     """A SimpleRNN layer: `SimpleRNNCell` with the input matmul out of the loop.
@@ -149,11 +218,14 @@ class SimpleRNN(_InputProjectedRNN):
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
-class LSTM(_InputProjectedRNN):
+class LSTM(_CudnnCapableRNN):
     """An LSTM layer: `LSTMCell` with the input matmul out of the loop.
 
     Args:
         units: Positive integer, size of the hidden state.
+        use_cudnn: `"auto"` (default) runs cuDNN where the backend can, as
+            `keras.layers.LSTM` does; `False` always runs our loop; `True`
+            raises an error where cuDNN cannot run.
         **kwargs: The arguments of `LSTMCell` (activations,
             `unit_forget_bias`, initializers, dropout, ...) and of
             `keras.layers.RNN` (`return_sequences`, `return_state`,
@@ -168,13 +240,34 @@ class LSTM(_InputProjectedRNN):
 
     cell_class = LSTMCell
 
+    def _cudnn_loop(self, sequences, initial_state, mask):
+        cell = self.cell
+        return backend.lstm(
+            sequences,
+            initial_state[0],
+            initial_state[1],
+            mask,
+            kernel=cell.kernel,
+            recurrent_kernel=cell.recurrent_kernel,
+            bias=cell.bias,
+            activation=cell.activation,
+            recurrent_activation=cell.recurrent_activation,
+            return_sequences=self.return_sequences,
+            go_backwards=self.go_backwards,
+            unroll=self.unroll,
+        )
+
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
-class GRU(_InputProjectedRNN):
+class GRU(_CudnnCapableRNN):
     """A GRU layer: `GRUCell` with the input matmul out of the loop.
 
     Args:
         units: Positive integer, size of the hidden state.
+        use_cudnn: `"auto"` (default) runs cuDNN where the backend can, as
+            `keras.layers.GRU` does (cuDNN needs `reset_after=True`);
+            `False` always runs our loop; `True` raises an error where cuDNN
+            cannot run.
         **kwargs: The arguments of `GRUCell` (activations, `reset_after`,
             initializers, dropout, ...) and of `keras.layers.RNN`
             (`return_sequences`, `return_state`, `go_backwards`, `stateful`,
@@ -187,3 +280,27 @@ class GRU(_InputProjectedRNN):
     """
 
     cell_class = GRUCell
+
+    def _cudnn_ok_arguments(self):
+        arguments = super()._cudnn_ok_arguments()
+        # Only TensorFlow's `cudnn_ok` asks this; the others read it in `gru`.
+        if keras.backend.backend() == "tensorflow":
+            arguments["reset_after"] = self.cell.reset_after
+        return arguments
+
+    def _cudnn_loop(self, sequences, initial_state, mask):
+        cell = self.cell
+        return backend.gru(
+            sequences,
+            initial_state[0],
+            mask,
+            kernel=cell.kernel,
+            recurrent_kernel=cell.recurrent_kernel,
+            bias=cell.bias,
+            activation=cell.activation,
+            recurrent_activation=cell.recurrent_activation,
+            return_sequences=self.return_sequences,
+            go_backwards=self.go_backwards,
+            unroll=self.unroll,
+            reset_after=cell.reset_after,
+        )

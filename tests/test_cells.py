@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import keras
+import keras.src.backend
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -369,7 +370,10 @@ pairs = [(rnn(SimpleRNNCell), rnn(keras.layers.SimpleRNNCell), {}),
          (rnn(GRUCell), rnn(keras.layers.GRUCell), {"reset_after": False}),
          (SimpleRNN, keras.layers.SimpleRNN, {"return_sequences": True}),
          (LSTM, keras.layers.LSTM, {"return_sequences": True}),
-         (GRU, keras.layers.GRU, {"return_sequences": True})]
+         (GRU, keras.layers.GRU, {"return_sequences": True}),
+         # Our own loop, not the backend's lstm/gru function.
+         (LSTM, keras.layers.LSTM, {"return_sequences": True, "use_cudnn": False}),
+         (GRU, keras.layers.GRU, {"return_sequences": True, "use_cudnn": False})]
 for ours_cls, theirs_cls, kwargs in pairs:
     theirs, ours = theirs_cls(6, **kwargs), ours_cls(6, **kwargs)
     theirs(x), ours(x)
@@ -438,10 +442,87 @@ def test_layer_dropout_matches_keras_with_the_same_seed(kind, dropouts):
 @pytest.mark.parametrize("kind", sorted(LAYERS))
 def test_layer_config_round_trips_and_loads_keras_weights(kind):
     ours_cls, theirs_cls = LAYERS[kind]
-    ours = ours_cls(5, dropout=0.2, kernel_regularizer="l2", return_sequences=True, name="mine")
+    cudnn = {} if kind == "rnn" else {"use_cudnn": False}
+    ours = ours_cls(
+        5, dropout=0.2, kernel_regularizer="l2", return_sequences=True, name="mine", **cudnn
+    )
     clone = ours_cls.from_config(ours.get_config())
     assert clone.get_config() == ours.get_config()
     assert clone.name == "mine" and clone.return_sequences and clone.cell.dropout == 0.2
+    if cudnn:
+        assert clone.use_cudnn is False
     # A Keras layer's config builds ours, as for the cells.
     config = theirs_cls(5, go_backwards=True).get_config()
     assert ours_cls.from_config(config).go_backwards
+
+
+# cuDNN. Keras's LSTM and GRU layers offer the sequence to the backend's
+# `lstm` / `gru` function first, which runs cuDNN on a GPU and raises
+# NotImplementedError elsewhere; ours must do the same. There is no GPU here,
+# so a stand-in for that function records its calls.
+
+def _record_calls(monkeypatch, kind, result=None):
+    calls = []
+
+    def backend_function(*args, **kwargs):
+        calls.append((args, kwargs))
+        if result is None:
+            raise NotImplementedError  # what the backend does without a GPU
+        return result(*args)
+
+    monkeypatch.setattr(keras.src.backend, kind, backend_function)
+    return calls
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_layer_offers_cudnn_what_keras_offers(kind, monkeypatch):
+    theirs, ours = _layer_pair(kind, dropout=0.3, seed=7, return_sequences=True, go_backwards=True)
+    x = _inputs()
+    theirs(x), ours(x)  # built before the stand-in records anything
+    calls = _record_calls(monkeypatch, kind)
+    _assert_same(theirs, ours, x, training=True)
+    # Keras's call, then ours, for the forward pass of each layer.
+    (their_args, their_kwargs), (our_args, our_kwargs) = calls
+    for theirs_arg, our_arg in zip(their_args, our_args, strict=True):
+        if theirs_arg is None:
+            assert our_arg is None
+        else:  # the dropped-out inputs and the initial states
+            np.testing.assert_allclose(our_arg, theirs_arg, **TOLERANCE)
+    assert our_kwargs.keys() == their_kwargs.keys()
+    for key, value in their_kwargs.items():
+        if isinstance(value, keras.Variable):
+            np.testing.assert_array_equal(our_kwargs[key], value)
+        else:
+            assert our_kwargs[key] == value, key
+    # Recurrent dropout has no cuDNN form: no offer, from either layer.
+    theirs, ours = _layer_pair(kind, recurrent_dropout=0.3)
+    theirs(x, training=True), ours(x, training=True)
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_layer_returns_what_cudnn_returns(kind, monkeypatch):
+    def cudnn_result(inputs, *_):
+        batch, steps = inputs.shape[:2]
+        last = keras.ops.full((batch, 6), 0.5)
+        return last, keras.ops.full((batch, steps, 6), 0.5), [last] * (2 if kind == "lstm" else 1)
+
+    calls = _record_calls(monkeypatch, kind, result=cudnn_result)
+    ours_cls = LAYERS[kind][0]
+    x = _inputs()
+    np.testing.assert_array_equal(ours_cls(6, return_sequences=True)(x), np.full((3, 5, 6), 0.5))
+    assert len(calls) == 1
+    assert not np.allclose(ours_cls(6, use_cudnn=False)(x), 0.5)
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_use_cudnn_true_without_cudnn_is_an_error_as_in_keras(kind):
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("cuDNN can run here")
+    ours_cls, theirs_cls = LAYERS[kind]
+    for layer in (theirs_cls(6, use_cudnn=True), ours_cls(6, use_cudnn=True)):
+        with pytest.raises(ValueError, match="use_cudnn"):
+            layer(_inputs())
+    with pytest.raises(ValueError, match="use_cudnn"):
+        ours_cls(6, use_cudnn="yes")
