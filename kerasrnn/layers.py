@@ -9,9 +9,16 @@ cell's `recurrent_step` inside the loop, which is what cuDNN and PyTorch's
 `cell` is our cell, and the weights of `keras.layers.SimpleRNN` / `LSTM` /
 `GRU` load into it unchanged.
 
-Whether that is faster depends on where it runs (README, Speed): on a GPU,
-under JAX and PyTorch, it was; in TensorFlow's loop on a 2-core CPU it was
-not, and `keras.layers.RNN(cell)` stayed the faster choice there.
+On TensorFlow their gradient is also written out (kerasrnn/bptt.py), which
+takes the gradient of `recurrent_kernel` in one matmul over all steps rather
+than one per step. It applies with tanh and sigmoid activations, no mask, no
+recurrent dropout, no `unroll` and, for the GRU, `reset_after=True`; any
+other configuration runs `keras.layers.RNN`'s loop with autodiff.
+
+Which is faster where (README, Speed): on a 2-core CPU, these layers beat
+Keras's on the char-rnn shape and not on the small MNIST one, where
+`keras.layers.RNN(cell)` stays the faster choice; on a GPU, under JAX and
+PyTorch, they beat `keras.layers.RNN(cell)`.
 
 Like `keras.layers.LSTM` and `GRU`, our `LSTM` and `GRU` first offer the
 whole sequence to the backend's `lstm` / `gru` function (`use_cudnn="auto"`).
@@ -23,7 +30,7 @@ on a CPU); where it declines, our loop runs.
 """
 
 import keras
-from keras import ops, tree
+from keras import activations, ops, tree
 
 # `keras.layers.RNN` drives its loop with `rnn`, and Keras's LSTM and GRU
 # layers reach cuDNN through `lstm`, `gru` and `cudnn_ok`. These backend
@@ -32,6 +39,7 @@ from keras import ops, tree
 from keras.src import backend
 from keras.src.backend import rnn as backend_rnn
 
+from kerasrnn import bptt
 from kerasrnn.cells import GRUCell, LSTMCell, SimpleRNNCell, _masked_matmul
 
 __all__ = ["SimpleRNN", "LSTM", "GRU"]
@@ -99,6 +107,24 @@ class _InputProjectedRNN(keras.layers.RNN):
     def units(self):
         return self.cell.units
 
+    def _has_written_out_backward(self):
+        """Whether kerasrnn/bptt.py has this configuration's gradient.
+
+        TensorFlow only: it is where the written-out backward was measured
+        and tested (`keras.ops.custom_gradient` takes one output on PyTorch).
+        """
+        cell = self.cell
+        return (
+            keras.backend.backend() == "tensorflow"
+            and not self.unroll
+            and cell.activation is activations.tanh
+            and getattr(cell, "recurrent_activation", activations.sigmoid) is activations.sigmoid
+        )
+
+    def _written_out_loop(self, projections, initial_state):
+        """`inner_loop`'s result, through kerasrnn/bptt.py."""
+        raise NotImplementedError
+
     def inner_loop(self, sequences, initial_state, mask, training=False):
         cell = self.cell
         # `RNN.call` drew this sequence's dropout masks before calling us, so
@@ -108,6 +134,11 @@ class _InputProjectedRNN(keras.layers.RNN):
         )
 
         projections = _masked_matmul(sequences, cell.kernel, _over_time(input_mask))
+        if mask is None and recurrent_mask is None and self._has_written_out_backward():
+            # Tensors, not variables (a stateful layer's states are
+            # variables): TensorFlow's custom gradients must not read any.
+            states = [ops.copy(state) for state in tree.flatten(initial_state)]
+            return self._written_out_loop(projections, states)
 
         def step(projection, states):
             if keras.backend.backend() == "torch" and self.stateful:
@@ -216,6 +247,17 @@ class SimpleRNN(_InputProjectedRNN):
 
     cell_class = SimpleRNNCell
 
+    def _written_out_loop(self, projections, initial_state):
+        cell = self.cell
+        if cell.use_bias:
+            projections = ops.add(projections, cell.bias)
+        if self.go_backwards:
+            projections = ops.flip(projections, axis=1)
+        outputs, h = bptt.simple_rnn(
+            projections, initial_state[0], ops.copy(cell.recurrent_kernel)
+        )
+        return h, outputs, [h]
+
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
 class LSTM(_CudnnCapableRNN):
@@ -239,6 +281,17 @@ class LSTM(_CudnnCapableRNN):
     """
 
     cell_class = LSTMCell
+
+    def _written_out_loop(self, projections, initial_state):
+        cell = self.cell
+        if cell.use_bias:
+            projections = ops.add(projections, cell.bias)
+        if self.go_backwards:
+            projections = ops.flip(projections, axis=1)
+        outputs, h, c = bptt.lstm(
+            projections, *initial_state, ops.copy(cell.recurrent_kernel)
+        )
+        return h, outputs, [h, c]
 
     def _cudnn_loop(self, sequences, initial_state, mask):
         cell = self.cell
@@ -280,6 +333,30 @@ class GRU(_CudnnCapableRNN):
     """
 
     cell_class = GRUCell
+
+    def _has_written_out_backward(self):
+        return self.cell.reset_after and super()._has_written_out_backward()
+
+    def _written_out_loop(self, projections, initial_state):
+        cell = self.cell
+        units = cell.units
+        candidate_bias = ops.zeros((units,), dtype=projections.dtype)
+        if cell.use_bias:
+            input_bias, recurrent_bias = ops.unstack(ops.convert_to_tensor(cell.bias))
+            # The recurrent biases of z and r add to the inputs' like the
+            # input biases; only the candidate's is multiplied by r.
+            gate_bias = ops.concatenate(
+                [recurrent_bias[: 2 * units], ops.zeros((units,), dtype=projections.dtype)]
+            )
+            projections = ops.add(projections, input_bias + gate_bias)
+            candidate_bias = recurrent_bias[2 * units :]
+        if self.go_backwards:
+            projections = ops.flip(projections, axis=1)
+        outputs, h = bptt.gru(
+            projections, initial_state[0], ops.copy(cell.recurrent_kernel),
+            candidate_bias,
+        )
+        return h, outputs, [h]
 
     def _cudnn_ok_arguments(self):
         arguments = super()._cudnn_ok_arguments()

@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 from keras import initializers
 
-from kerasrnn import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from kerasrnn import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell, bptt
 
 CELLS = {
     "rnn": (SimpleRNNCell, keras.layers.SimpleRNNCell),
@@ -454,6 +454,83 @@ def test_layer_config_round_trips_and_loads_keras_weights(kind):
     # A Keras layer's config builds ours, as for the cells.
     config = theirs_cls(5, go_backwards=True).get_config()
     assert ours_cls.from_config(config).go_backwards
+
+
+# The written-out backward pass (kerasrnn/bptt.py). On TensorFlow the layers
+# take it wherever it applies, so the layer tests above compare its outputs
+# and gradients with Keras's; these check that it is taken, and where not.
+
+WRITTEN_OUT = {"rnn": "simple_rnn", "lstm": "lstm", "gru": "gru"}
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_layers_take_the_written_out_backward_where_it_applies(kind, monkeypatch):
+    calls = []
+    function = getattr(bptt, WRITTEN_OUT[kind])
+    monkeypatch.setattr(bptt, WRITTEN_OUT[kind], lambda *args: calls.append(1) or function(*args))
+    ours_cls = LAYERS[kind][0]
+    x = _inputs()
+    ours_cls(6, go_backwards=True, dropout=0.2, return_state=True)(x, training=True)
+    assert len(calls) == 1
+    mask = np.ones(x.shape[:2], dtype=bool)
+    mask[0, -1] = False
+    loop_only = [
+        ({"unroll": True}, {}),
+        ({"recurrent_dropout": 0.2}, {"training": True}),
+        ({"activation": "relu"}, {}),
+        ({}, {"mask": tf.constant(mask)}),
+    ]
+    if kind == "gru":
+        loop_only.append(({"reset_after": False}, {}))
+    for layer_kwargs, call_kwargs in loop_only:
+        ours_cls(6, **layer_kwargs)(x, **call_kwargs)
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_layer_on_sequences_of_unknown_length_as_in_keras(kind):
+    # Traced for any batch and length, then run on more steps than samples.
+    theirs, ours = _layer_pair(kind, return_sequences=True)
+    x = _inputs(batch=2, steps=7)
+    theirs(x), ours(x)
+    ours.set_weights(theirs.get_weights())
+
+    def outputs_and_gradients(layer):
+        @tf.function(input_signature=[tf.TensorSpec((None, None, 4), tf.float32)])
+        def run(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                outputs = layer(x)
+                loss = tf.reduce_sum(outputs * outputs)
+            return [outputs] + tape.gradient(loss, [x] + layer.trainable_weights)
+
+        return run(tf.constant(x))
+
+    for o, t in zip(outputs_and_gradients(ours), outputs_and_gradients(theirs), strict=True):
+        np.testing.assert_allclose(o, t, **TOLERANCE)
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_layer_gradients_reach_the_initial_state_as_in_keras(kind):
+    theirs, ours = _layer_pair(kind, return_sequences=True, return_state=True)
+    x = _inputs()
+    theirs(x), ours(x)
+    ours.set_weights(theirs.get_weights())
+    rng = np.random.default_rng(1)
+    states = [
+        tf.constant(rng.normal(size=(3, 6)).astype("float32"))
+        for _ in range(2 if kind == "lstm" else 1)
+    ]
+
+    def gradients(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(states)
+            outputs = layer(x, initial_state=states)
+            loss = sum(tf.reduce_sum(o * o * tf.range(o.shape[-1], dtype=o.dtype)) for o in outputs)
+        return tape.gradient(loss, states)
+
+    for o, t in zip(gradients(ours), gradients(theirs), strict=True):
+        np.testing.assert_allclose(o, t, **TOLERANCE)
 
 
 # cuDNN. Keras's LSTM and GRU layers offer the sequence to the backend's
