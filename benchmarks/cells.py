@@ -16,11 +16,12 @@ Contenders for each cell, trained on the same random data:
 - ours:         `keras.layers.RNN(our cell)`;
 - ours unroll:  the same with `unroll=True` (Python-unrolled time loop);
 - layer:        our layer (`kerasrnn.LSTM` / `GRU` / `SimpleRNN`): the same cell
-                with the input matmul of all steps taken out of the loop
-                (`use_cudnn=False`: our loop, never the backend's cuDNN
-                function that our LSTM and GRU, like Keras's, otherwise use
-                where they can);
-- layer unroll: our layer with `unroll=True`;
+                with the input matmul of all steps taken out of the loop,
+                and on TensorFlow the written-out backward pass of
+                kerasrnn/bptt.py (`use_cudnn=False`: our loop, never the
+                backend's cuDNN function that our LSTM and GRU, like
+                Keras's, otherwise use where they can);
+- layer unroll: our layer with `unroll=True` (autodiff of the unrolled loop);
 - torch:        `torch.nn.LSTM` / `GRU` / `RNN` with the same shapes and
                 thread count, when PyTorch is importable.
 

@@ -489,14 +489,15 @@ def test_layers_take_the_written_out_backward_where_it_applies(kind, monkeypatch
 
 @pytest.mark.parametrize("kind", sorted(LAYERS))
 def test_layer_on_sequences_of_unknown_length_as_in_keras(kind):
-    # Traced for any batch and length, then run on more steps than samples.
+    # Traced for any length, then run on more steps than samples: a time-major
+    # loop must not take the batch size for the number of steps.
     theirs, ours = _layer_pair(kind, return_sequences=True)
     x = _inputs(batch=2, steps=7)
     theirs(x), ours(x)
     ours.set_weights(theirs.get_weights())
 
     def outputs_and_gradients(layer):
-        @tf.function(input_signature=[tf.TensorSpec((None, None, 4), tf.float32)])
+        @tf.function(input_signature=[tf.TensorSpec((2, None, 4), tf.float32)])
         def run(x):
             with tf.GradientTape() as tape:
                 tape.watch(x)
