@@ -7,8 +7,9 @@ to the gradient of `recurrent_kernel`: T small matmuls of shape
 
     d recurrent_kernel = Σ_t h_{t-1}ᵀ · dz_t = H_prevᵀ · dZ
 
-with H_prev and dZ stacked over time and batch: one large matmul, which runs
-several times faster than the T small ones on a CPU. So these functions run
+with H_prev and dZ stacked over time and batch: one large matmul, which ran
+about 3 times as fast as the 100 small ones of the char-rnn shape (batch 64,
+512 units) in a timing on this project's CPU. So these functions run
 the forward loop, then a backward loop written by hand that only carries the
 state's gradient from step to step, and take the kernel's gradient in one
 matmul at the end. The equations are the cells' (kerasrnn/cells.py) with
@@ -17,8 +18,11 @@ tanh and sigmoid, the only activations they are written for.
 Each function takes `projections`, the inputs times `kernel` plus the biases
 that add to them, for all steps, `(batch, time, gates·units)`; the gradient
 it returns for them is dZ, which the autodiff outside turns into the
-gradients of `kernel` and `bias`. Both loops run time-major, so that
-`keras.layers.RNN`'s loop function transposes nothing at each call.
+gradients of `kernel` and `bias`. Both loops run time-major, so that what
+the forward loop saves feeds the backward loop without a transpose.
+
+TensorFlow only: the layers (kerasrnn/layers.py) take this path on that
+backend, where it was measured and tested.
 """
 
 from keras import ops, tree

@@ -203,6 +203,20 @@ class _CudnnCapableRNN(_InputProjectedRNN):
             use_bias=cell.use_bias,
         )
 
+    def _cudnn_arguments(self):
+        """The keyword arguments of the backend's `lstm` and `gru` functions."""
+        cell = self.cell
+        return dict(
+            kernel=cell.kernel,
+            recurrent_kernel=cell.recurrent_kernel,
+            bias=cell.bias,
+            activation=cell.activation,
+            recurrent_activation=cell.recurrent_activation,
+            return_sequences=self.return_sequences,
+            go_backwards=self.go_backwards,
+            unroll=self.unroll,
+        )
+
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if self.use_cudnn in ("auto", True) and not self.cell.recurrent_dropout:
             # The input dropout mask, drawn once per sequence; our own loop
@@ -294,21 +308,8 @@ class LSTM(_CudnnCapableRNN):
         return h, outputs, [h, c]
 
     def _cudnn_loop(self, sequences, initial_state, mask):
-        cell = self.cell
-        return backend.lstm(
-            sequences,
-            initial_state[0],
-            initial_state[1],
-            mask,
-            kernel=cell.kernel,
-            recurrent_kernel=cell.recurrent_kernel,
-            bias=cell.bias,
-            activation=cell.activation,
-            recurrent_activation=cell.recurrent_activation,
-            return_sequences=self.return_sequences,
-            go_backwards=self.go_backwards,
-            unroll=self.unroll,
-        )
+        h, c = initial_state
+        return backend.lstm(sequences, h, c, mask, **self._cudnn_arguments())
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
@@ -366,18 +367,7 @@ class GRU(_CudnnCapableRNN):
         return arguments
 
     def _cudnn_loop(self, sequences, initial_state, mask):
-        cell = self.cell
         return backend.gru(
-            sequences,
-            initial_state[0],
-            mask,
-            kernel=cell.kernel,
-            recurrent_kernel=cell.recurrent_kernel,
-            bias=cell.bias,
-            activation=cell.activation,
-            recurrent_activation=cell.recurrent_activation,
-            return_sequences=self.return_sequences,
-            go_backwards=self.go_backwards,
-            unroll=self.unroll,
-            reset_after=cell.reset_after,
+            sequences, initial_state[0], mask, reset_after=self.cell.reset_after,
+            **self._cudnn_arguments(),
         )
