@@ -16,9 +16,9 @@ recurrent dropout, no `unroll` and, for the GRU, `reset_after=True`; any
 other configuration runs `keras.layers.RNN`'s loop with autodiff.
 
 Which is faster where (README, Speed): on a 2-core CPU, these layers beat
-Keras's on the char-rnn shape and not on the small MNIST one, where
-`keras.layers.RNN(cell)` stays the faster choice; on a GPU, under JAX and
-PyTorch, they beat `keras.layers.RNN(cell)`.
+Keras's built-in layers on the char-rnn shape; on the small MNIST shape they
+are behind `keras.layers.RNN(cell)`, the faster choice there. On a GPU, under
+JAX and PyTorch, they beat `keras.layers.RNN(cell)`.
 
 Like `keras.layers.LSTM` and `GRU`, our `LSTM` and `GRU` first offer the
 whole sequence to the backend's `lstm` / `gru` function (`use_cudnn="auto"`).

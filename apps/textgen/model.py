@@ -11,7 +11,8 @@ import kerasrnn
 
 # Our layers rather than `keras.layers.RNN(cell)`: the same cells and weights,
 # but on TensorFlow their gradient is kerasrnn/bptt.py's, which trained the
-# 60-minute recipe's model 1.25 times as fast on the 2-core CPU (README).
+# 60-minute recipe's model 1.17 times as fast on the 2-core CPU
+# (benchmarks/textgen_training.py).
 LAYERS = {"lstm": kerasrnn.LSTM, "gru": kerasrnn.GRU, "rnn": kerasrnn.SimpleRNN}
 
 EMBEDDING = 64
