@@ -134,6 +134,8 @@ class _InputProjectedRNN(keras.layers.RNN):
         )
 
         projections = _masked_matmul(sequences, cell.kernel, _over_time(input_mask))
+        if tree.is_nested(mask):
+            mask = mask[0]
         if mask is None and recurrent_mask is None and self._has_written_out_backward():
             # Tensors, not variables (a stateful layer's states are
             # variables): TensorFlow's custom gradients must not read any.
@@ -152,8 +154,6 @@ class _InputProjectedRNN(keras.layers.RNN):
 
         if not tree.is_nested(initial_state):
             initial_state = [initial_state]
-        if tree.is_nested(mask):
-            mask = mask[0]
         return backend_rnn(
             step,
             projections,
