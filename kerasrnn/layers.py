@@ -121,8 +121,9 @@ class _InputProjectedRNN(keras.layers.RNN):
             and getattr(cell, "recurrent_activation", activations.sigmoid) is activations.sigmoid
         )
 
-    def _written_out_loop(self, projections, initial_state):
-        """`inner_loop`'s result, through kerasrnn/bptt.py."""
+    def _written_out_loop(self, projections, initial_state, recurrent_kernel):
+        """kerasrnn/bptt.py's `(outputs, *last states)` for these projections,
+        already in the order the loop reads them."""
         raise NotImplementedError
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
@@ -137,10 +138,15 @@ class _InputProjectedRNN(keras.layers.RNN):
         if tree.is_nested(mask):
             mask = mask[0]
         if mask is None and recurrent_mask is None and self._has_written_out_backward():
+            if self.go_backwards:
+                projections = ops.flip(projections, axis=1)
             # Tensors, not variables (a stateful layer's states are
             # variables): TensorFlow's custom gradients must not read any.
             states = [ops.copy(state) for state in tree.flatten(initial_state)]
-            return self._written_out_loop(projections, states)
+            outputs, *states = self._written_out_loop(
+                projections, states, ops.copy(cell.recurrent_kernel)
+            )
+            return states[0], outputs, states
 
         def step(projection, states):
             if keras.backend.backend() == "torch" and self.stateful:
@@ -218,6 +224,8 @@ class _CudnnCapableRNN(_InputProjectedRNN):
         )
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
+        if tree.is_nested(mask):
+            mask = mask[0]
         if self.use_cudnn in ("auto", True) and not self.cell.recurrent_dropout:
             # The input dropout mask, drawn once per sequence; our own loop
             # below looks up the same mask if cuDNN declines.
@@ -227,11 +235,7 @@ class _CudnnCapableRNN(_InputProjectedRNN):
             else:
                 dropped = sequences
             try:
-                return self._cudnn_loop(
-                    dropped,
-                    tree.flatten(initial_state),
-                    mask[0] if tree.is_nested(mask) else mask,
-                )
+                return self._cudnn_loop(dropped, tree.flatten(initial_state), mask)
             except NotImplementedError:
                 pass
         if self.use_cudnn is True:
@@ -261,16 +265,10 @@ class SimpleRNN(_InputProjectedRNN):
 
     cell_class = SimpleRNNCell
 
-    def _written_out_loop(self, projections, initial_state):
-        cell = self.cell
-        if cell.use_bias:
-            projections = ops.add(projections, cell.bias)
-        if self.go_backwards:
-            projections = ops.flip(projections, axis=1)
-        outputs, h = bptt.simple_rnn(
-            projections, initial_state[0], ops.copy(cell.recurrent_kernel)
-        )
-        return h, outputs, [h]
+    def _written_out_loop(self, projections, initial_state, recurrent_kernel):
+        if self.cell.use_bias:
+            projections = ops.add(projections, self.cell.bias)
+        return bptt.simple_rnn(projections, *initial_state, recurrent_kernel)
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
@@ -296,16 +294,10 @@ class LSTM(_CudnnCapableRNN):
 
     cell_class = LSTMCell
 
-    def _written_out_loop(self, projections, initial_state):
-        cell = self.cell
-        if cell.use_bias:
-            projections = ops.add(projections, cell.bias)
-        if self.go_backwards:
-            projections = ops.flip(projections, axis=1)
-        outputs, h, c = bptt.lstm(
-            projections, *initial_state, ops.copy(cell.recurrent_kernel)
-        )
-        return h, outputs, [h, c]
+    def _written_out_loop(self, projections, initial_state, recurrent_kernel):
+        if self.cell.use_bias:
+            projections = ops.add(projections, self.cell.bias)
+        return bptt.lstm(projections, *initial_state, recurrent_kernel)
 
     def _cudnn_loop(self, sequences, initial_state, mask):
         h, c = initial_state
@@ -338,7 +330,7 @@ class GRU(_CudnnCapableRNN):
     def _has_written_out_backward(self):
         return self.cell.reset_after and super()._has_written_out_backward()
 
-    def _written_out_loop(self, projections, initial_state):
+    def _written_out_loop(self, projections, initial_state, recurrent_kernel):
         cell = self.cell
         units = cell.units
         candidate_bias = ops.zeros((units,), dtype=projections.dtype)
@@ -351,13 +343,7 @@ class GRU(_CudnnCapableRNN):
             )
             projections = ops.add(projections, input_bias + gate_bias)
             candidate_bias = recurrent_bias[2 * units :]
-        if self.go_backwards:
-            projections = ops.flip(projections, axis=1)
-        outputs, h = bptt.gru(
-            projections, initial_state[0], ops.copy(cell.recurrent_kernel),
-            candidate_bias,
-        )
-        return h, outputs, [h]
+        return bptt.gru(projections, *initial_state, recurrent_kernel, candidate_bias)
 
     def _cudnn_ok_arguments(self):
         arguments = super()._cudnn_ok_arguments()
