@@ -2,6 +2,7 @@
 
     python benchmarks/cells.py                 # both shapes, all three cells
     python benchmarks/cells.py --shapes mnist --cells lstm --epochs 5
+    python benchmarks/cells.py --cells lstm,gru --contenders keras,layer,layer-cudnn,torch
 
 Two shapes:
 
@@ -14,16 +15,22 @@ Contenders for each cell, trained on the same random data:
 
 - keras:        the built-in layer (`keras.layers.LSTM` / `GRU` / `SimpleRNN`);
 - ours:         `keras.layers.RNN(our cell)`;
-- ours unroll:  the same with `unroll=True` (Python-unrolled time loop);
+- ours-unroll:  the same with `unroll=True` (Python-unrolled time loop);
 - layer:        our layer (`kerasrnn.LSTM` / `GRU` / `SimpleRNN`): the same cell
                 with the input matmul of all steps taken out of the loop,
                 and on TensorFlow the written-out backward pass of
                 kerasrnn/bptt.py (`use_cudnn=False`: our loop, never the
-                backend's cuDNN function that our LSTM and GRU, like
-                Keras's, otherwise use where they can);
-- layer unroll: our layer with `unroll=True` (autodiff of the unrolled loop);
+                backend's cuDNN function);
+- layer-unroll: our layer with `unroll=True` (autodiff of the unrolled loop);
+- layer-cudnn:  our LSTM / GRU layer as users get it, `use_cudnn="auto"`: it
+                hands the sequence to the backend's cuDNN function where that
+                runs, as Keras's layers do, and runs our loop elsewhere. Only
+                on a GPU by default: on a CPU it times the same loop as `layer`;
 - torch:        `torch.nn.LSTM` / `GRU` / `RNN` with the same shapes and
                 thread count, when PyTorch is importable.
+
+`--contenders` picks some of them (`keras` is always timed: the ratios are
+against it).
 
 It runs on any Keras backend (`KERAS_BACKEND=tensorflow`, the default here,
 `jax` or `torch`), on the GPU where the backend finds one: there Keras's
@@ -40,6 +47,7 @@ the lowest and highest ratio within a round.
 """
 
 import argparse
+import importlib
 import os
 import statistics
 import time
@@ -175,29 +183,31 @@ class TorchContender:
         return self.shape["batch"] * (len(ends) - 1) / (ends[-1] - ends[0])
 
 
-def _contenders(shape, cell, with_torch):
+def _contenders(shape, cell, names):
+    """The contenders in `names` that apply to this cell, by name."""
     our_cell, our_layer, keras_layer, torch_name = CELLS[cell]
     units = shape["units"]
-    per_step = shape["classes"] != 10
+    seq = {"return_sequences": shape["classes"] != 10}
     # Our LSTM/GRU layers would hand the sequence to the same backend function
-    # as Keras's where it runs cuDNN; this benchmark times our own loop.
+    # as Keras's where it runs cuDNN; `layer` times our own loop.
     own_loop = {} if our_layer is SimpleRNN else {"use_cudnn": False}
-    contenders = {
-        "keras": KerasContender(shape, keras_layer(units, return_sequences=per_step)),
-        "ours": KerasContender(
-            shape, keras.layers.RNN(our_cell(units), return_sequences=per_step)
+    builders = {
+        "keras": lambda: KerasContender(shape, keras_layer(units, **seq)),
+        "ours": lambda: KerasContender(shape, keras.layers.RNN(our_cell(units), **seq)),
+        "ours-unroll": lambda: KerasContender(
+            shape, keras.layers.RNN(our_cell(units), unroll=True, **seq)
         ),
-        "ours unroll": KerasContender(
-            shape, keras.layers.RNN(our_cell(units), return_sequences=per_step, unroll=True)
+        "layer": lambda: KerasContender(shape, our_layer(units, **seq, **own_loop)),
+        "layer-unroll": lambda: KerasContender(
+            shape, our_layer(units, unroll=True, **seq, **own_loop)
         ),
-        "layer": KerasContender(shape, our_layer(units, return_sequences=per_step, **own_loop)),
-        "layer unroll": KerasContender(
-            shape, our_layer(units, return_sequences=per_step, unroll=True, **own_loop)
-        ),
+        "torch": lambda: TorchContender(shape, torch_name),
     }
-    if with_torch:
-        contenders["torch"] = TorchContender(shape, torch_name)
-    return contenders
+    if our_layer is not SimpleRNN:  # SimpleRNN has no cuDNN kernel, in Keras or ours
+        builders["layer-cudnn"] = lambda: KerasContender(
+            shape, our_layer(units, use_cudnn="auto", **seq)
+        )
+    return {name: builders[name]() for name in names if name in builders}
 
 
 def _torch_available():
@@ -210,22 +220,28 @@ def _torch_available():
     return True
 
 
-def _backend():
-    """The Keras backend, its version and the device it computes on."""
+def _device():
+    """The GPU the Keras backend computes on, or None on a CPU."""
     name = keras.backend.backend()
     if name == "tensorflow":
         import tensorflow as tf
 
-        gpus = tf.config.list_physical_devices("GPU")
-        return f"TensorFlow {tf.__version__}, {'GPU' if gpus else 'CPU'}"
+        return "GPU" if tf.config.list_physical_devices("GPU") else None
     if name == "jax":
         import jax
 
-        return f"JAX {jax.__version__}, {jax.devices()[0].device_kind}"
+        device = jax.devices()[0]
+        return device.device_kind if device.platform == "gpu" else None
     import torch
 
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
-    return f"PyTorch {torch.__version__}, {device}"
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else None
+
+
+def _backend():
+    """The Keras backend, its version and the device it computes on."""
+    name = keras.backend.backend()  # also the name of the backend's module
+    label = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}[name]
+    return f"{label} {importlib.import_module(name).__version__}, {_device() or 'CPU'}"
 
 
 def _ratio(ours, theirs):
@@ -238,24 +254,41 @@ def _ratio(ours, theirs):
     return f"{median:.2f} ({min(rounds):.2f}-{max(rounds):.2f})"
 
 
+ALL_CONTENDERS = ["keras", "ours", "ours-unroll", "layer", "layer-unroll", "layer-cudnn", "torch"]
+# Ratios to PyTorch for these; every contender gets one to Keras's built-in layer.
+AGAINST_TORCH = ["ours", "layer", "layer-cudnn"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shapes", default="mnist,charrnn", help="comma-separated: mnist,charrnn")
     parser.add_argument("--cells", default="lstm,gru,rnn", help="comma-separated: lstm,gru,rnn")
+    parser.add_argument(
+        "--contenders", default=None,
+        help=f"comma-separated, of {','.join(ALL_CONTENDERS)} (default: all; "
+        "layer-cudnn only on a GPU)",
+    )
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if importable")
     args = parser.parse_args()
-    with_torch = not args.no_torch and _torch_available()
+    if args.contenders is None:
+        names = [n for n in ALL_CONTENDERS if n != "layer-cudnn" or _device()]
+    else:
+        names = ["keras"] + [n for n in args.contenders.split(",") if n != "keras"]
+        unknown = set(names) - set(ALL_CONTENDERS)
+        if unknown:
+            parser.error(f"unknown contenders: {', '.join(sorted(unknown))}")
+    if "torch" in names and (args.no_torch or not _torch_available()):
+        names.remove("torch")
     keras.utils.set_random_seed(0)
 
-    header = ["shape", "cell", "keras", "ours", "ours unroll", "layer", "layer unroll"]
-    header += ["torch"] if with_torch else []
-    header += ["ours/keras", "unroll/keras", "layer/keras", "layer unroll/keras"]
-    header += ["ours/torch", "layer/torch"] if with_torch else []
+    pairs = [(n, "keras") for n in names if n not in ("keras", "torch")]
+    pairs += [(n, "torch") for n in AGAINST_TORCH if n in names and "torch" in names]
+    header = ["shape", "cell", *names] + [f"{a}/{b}" for a, b in pairs]
     rows = []
     for shape_name in args.shapes.split(","):
         for cell in args.cells.split(","):
-            contenders = _contenders(SHAPES[shape_name], cell, with_torch)
+            contenders = _contenders(SHAPES[shape_name], cell, names)
             for contender in contenders.values():
                 contender.epoch()  # warm-up: tracing, compiling, first allocations
             rates = {name: [] for name in contenders}
@@ -263,11 +296,8 @@ def main():
                 for name, contender in contenders.items():
                     rates[name].append(contender.epoch())
             median = {name: statistics.median(r) for name, r in rates.items()}
-            row = [shape_name, cell] + [f"{median[n]:,.0f}" for n in contenders]
-            pairs = [("ours", "keras"), ("ours unroll", "keras")]
-            pairs += [("layer", "keras"), ("layer unroll", "keras")]
-            pairs += [("ours", "torch"), ("layer", "torch")] if with_torch else []
-            row += [_ratio(rates[a], rates[b]) for a, b in pairs]
+            row = [shape_name, cell] + [f"{median[n]:,.0f}" if n in median else "-" for n in names]
+            row += [_ratio(rates[a], rates[b]) if a in rates else "-" for a, b in pairs]
             rows.append(row)
             print(" | ".join(row), flush=True)
 
