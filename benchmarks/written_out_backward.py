@@ -1,0 +1,84 @@
+"""What our layers' two speed-ups each buy on TensorFlow, side by side.
+
+    python benchmarks/written_out_backward.py                  # both shapes
+    python benchmarks/written_out_backward.py --shapes mnist --cells lstm
+
+Our layers (`kerasrnn.LSTM` / `GRU` / `SimpleRNN`) differ from
+`keras.layers.RNN(our cell)` in two ways: they multiply the inputs of all
+steps by `kernel` before the loop, and on TensorFlow their gradient is the
+written-out backward pass of kerasrnn/bptt.py. This separates the two:
+
+- keras:          the built-in layer, the reference for every ratio;
+- cell:           `keras.layers.RNN(our cell)`: neither;
+- layer-autodiff: our layer with the written-out pass turned off: the input
+                  matmul out of the loop, autodiff of the loop;
+- layer:          our layer as it is: both.
+
+Same shapes, data, timing and interleaving as benchmarks/cells.py (whose
+contenders this reuses); our LSTM and GRU layers run with `use_cudnn=False`,
+so on a GPU too this times our loops.
+"""
+
+import argparse
+import statistics
+
+import keras
+from cells import CELLS, SHAPES, KerasContender, _ratio
+
+from kerasrnn import SimpleRNN
+
+
+def _autodiff(layer_cls):
+    """`layer_cls` with kerasrnn/bptt.py's written-out backward pass off."""
+    return type(f"{layer_cls.__name__}Autodiff", (layer_cls,),
+                {"_has_written_out_backward": lambda self: False})
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shapes", default="mnist,charrnn", help="comma-separated: mnist,charrnn")
+    parser.add_argument("--cells", default="lstm,gru,rnn", help="comma-separated: lstm,gru,rnn")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up)")
+    args = parser.parse_args()
+    if keras.backend.backend() != "tensorflow":
+        parser.error("the written-out backward pass is TensorFlow's only: KERAS_BACKEND=tensorflow")
+    keras.utils.set_random_seed(0)
+
+    names = ["keras", "cell", "layer-autodiff", "layer"]
+    header = ["shape", "cell", *names] + [f"{n}/keras" for n in names[1:]]
+    rows = []
+    for shape_name in args.shapes.split(","):
+        shape = SHAPES[shape_name]
+        for cell in args.cells.split(","):
+            our_cell, our_layer, keras_layer, _ = CELLS[cell]
+            units, seq = shape["units"], {"return_sequences": shape["classes"] != 10}
+            own_loop = {} if our_layer is SimpleRNN else {"use_cudnn": False}
+            contenders = {
+                "keras": KerasContender(shape, keras_layer(units, **seq)),
+                "cell": KerasContender(shape, keras.layers.RNN(our_cell(units), **seq)),
+                "layer-autodiff": KerasContender(
+                    shape, _autodiff(our_layer)(units, **seq, **own_loop)
+                ),
+                "layer": KerasContender(shape, our_layer(units, **seq, **own_loop)),
+            }
+            for contender in contenders.values():
+                contender.epoch()  # warm-up: tracing, first allocations
+            rates = {name: [] for name in contenders}
+            for _ in range(args.epochs):
+                for name, contender in contenders.items():
+                    rates[name].append(contender.epoch())
+            row = [shape_name, cell] + [f"{statistics.median(rates[n]):,.0f}" for n in names]
+            row += [_ratio(rates[n], rates["keras"]) for n in names[1:]]
+            rows.append(row)
+            print(" | ".join(row), flush=True)
+
+    print(f"\nTraining throughput, samples/s (median of {args.epochs} epochs after a warm-up);")
+    print("ratios: of the medians, then (lowest-highest) of the rounds' ratios.\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
