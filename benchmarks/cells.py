@@ -254,6 +254,28 @@ def _ratio(ours, theirs):
     return f"{median:.2f} ({min(rounds):.2f}-{max(rounds):.2f})"
 
 
+def time_rounds(contenders, epochs):
+    """One warm-up epoch of each contender, then `epochs` rounds of one epoch
+    each, interleaved: each contender's throughputs, by name."""
+    for contender in contenders.values():
+        contender.epoch()  # warm-up: tracing, compiling, first allocations
+    rates = {name: [] for name in contenders}
+    for _ in range(epochs):
+        for name, contender in contenders.items():
+            rates[name].append(contender.epoch())
+    return rates
+
+
+def print_table(header, rows, epochs):
+    print(f"\nTraining throughput, samples/s (median of {epochs} epochs after a warm-up);")
+    print("ratios: of the medians, then (lowest-highest) of the rounds' ratios;")
+    print(f"Keras {keras.__version__} on {_backend()}, {os.cpu_count()} CPU cores.\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
 ALL_CONTENDERS = ["keras", "ours", "ours-unroll", "layer", "layer-unroll", "layer-cudnn", "torch"]
 # Ratios to PyTorch for these; every contender gets one to Keras's built-in layer.
 AGAINST_TORCH = ["ours", "layer", "layer-cudnn"]
@@ -288,26 +310,14 @@ def main():
     rows = []
     for shape_name in args.shapes.split(","):
         for cell in args.cells.split(","):
-            contenders = _contenders(SHAPES[shape_name], cell, names)
-            for contender in contenders.values():
-                contender.epoch()  # warm-up: tracing, compiling, first allocations
-            rates = {name: [] for name in contenders}
-            for _ in range(args.epochs):
-                for name, contender in contenders.items():
-                    rates[name].append(contender.epoch())
+            rates = time_rounds(_contenders(SHAPES[shape_name], cell, names), args.epochs)
             median = {name: statistics.median(r) for name, r in rates.items()}
             row = [shape_name, cell] + [f"{median[n]:,.0f}" if n in median else "-" for n in names]
             row += [_ratio(rates[a], rates[b]) if a in rates else "-" for a, b in pairs]
             rows.append(row)
             print(" | ".join(row), flush=True)
 
-    print(f"\nTraining throughput, samples/s (median of {args.epochs} epochs after a warm-up);")
-    print("ratios: of the medians, then (lowest-highest) of the rounds' ratios;")
-    print(f"Keras {keras.__version__} on {_backend()}, {os.cpu_count()} CPU cores.\n")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table(header, rows, args.epochs)
 
 
 if __name__ == "__main__":

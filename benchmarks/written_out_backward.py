@@ -23,7 +23,7 @@ import argparse
 import statistics
 
 import keras
-from cells import CELLS, SHAPES, KerasContender, _ratio
+from cells import CELLS, SHAPES, KerasContender, _ratio, print_table, time_rounds
 
 from kerasrnn import SimpleRNN
 
@@ -61,23 +61,13 @@ def main():
                 ),
                 "layer": KerasContender(shape, our_layer(units, **seq, **own_loop)),
             }
-            for contender in contenders.values():
-                contender.epoch()  # warm-up: tracing, first allocations
-            rates = {name: [] for name in contenders}
-            for _ in range(args.epochs):
-                for name, contender in contenders.items():
-                    rates[name].append(contender.epoch())
+            rates = time_rounds(contenders, args.epochs)
             row = [shape_name, cell] + [f"{statistics.median(rates[n]):,.0f}" for n in names]
             row += [_ratio(rates[n], rates["keras"]) for n in names[1:]]
             rows.append(row)
             print(" | ".join(row), flush=True)
 
-    print(f"\nTraining throughput, samples/s (median of {args.epochs} epochs after a warm-up);")
-    print("ratios: of the medians, then (lowest-highest) of the rounds' ratios.\n")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table(header, rows, args.epochs)
 
 
 if __name__ == "__main__":
