@@ -254,6 +254,30 @@ def _ratio(ours, theirs):
     return f"{median:.2f} ({min(rounds):.2f}-{max(rounds):.2f})"
 
 
+def add_common_arguments(parser):
+    """--shapes, --cells and --epochs, as this and the other cell benchmarks take them."""
+    parser.add_argument("--shapes", default="mnist,charrnn", help="comma-separated: mnist,charrnn")
+    parser.add_argument("--cells", default="lstm,gru,rnn", help="comma-separated: lstm,gru,rnn")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up)")
+
+
+def names_from(parser, value, allowed, what):
+    """The comma-separated `value` as a list, or a one-line usage error."""
+    names = value.split(",")
+    unknown = sorted(set(names) - set(allowed))
+    if unknown:
+        parser.error(f"unknown {what}: {', '.join(unknown)} (known: {','.join(allowed)})")
+    return names
+
+
+def shapes_and_cells(parser, args):
+    """The checked --shapes and --cells of `add_common_arguments`."""
+    if args.epochs < 1:
+        parser.error("--epochs must be at least 1")
+    return (names_from(parser, args.shapes, SHAPES, "shapes"),
+            names_from(parser, args.cells, CELLS, "cells"))
+
+
 def time_rounds(contenders, epochs):
     """One warm-up epoch of each contender, then `epochs` rounds of one epoch
     each, interleaved: each contender's throughputs, by name."""
@@ -283,23 +307,20 @@ AGAINST_TORCH = ["ours", "layer", "layer-cudnn"]
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--shapes", default="mnist,charrnn", help="comma-separated: mnist,charrnn")
-    parser.add_argument("--cells", default="lstm,gru,rnn", help="comma-separated: lstm,gru,rnn")
+    add_common_arguments(parser)
     parser.add_argument(
         "--contenders", default=None,
         help=f"comma-separated, of {','.join(ALL_CONTENDERS)} (default: all; "
         "layer-cudnn only on a GPU)",
     )
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if importable")
     args = parser.parse_args()
+    shapes, cells = shapes_and_cells(parser, args)
     if args.contenders is None:
         names = [n for n in ALL_CONTENDERS if n != "layer-cudnn" or _device()]
     else:
-        names = ["keras"] + [n for n in args.contenders.split(",") if n != "keras"]
-        unknown = set(names) - set(ALL_CONTENDERS)
-        if unknown:
-            parser.error(f"unknown contenders: {', '.join(sorted(unknown))}")
+        chosen = names_from(parser, args.contenders, ALL_CONTENDERS, "contenders")
+        names = ["keras"] + [n for n in chosen if n != "keras"]
     if "torch" in names and (args.no_torch or not _torch_available()):
         names.remove("torch")
     keras.utils.set_random_seed(0)
@@ -308,8 +329,8 @@ def main():
     pairs += [(n, "torch") for n in AGAINST_TORCH if n in names and "torch" in names]
     header = ["shape", "cell", *names] + [f"{a}/{b}" for a, b in pairs]
     rows = []
-    for shape_name in args.shapes.split(","):
-        for cell in args.cells.split(","):
+    for shape_name in shapes:
+        for cell in cells:
             rates = time_rounds(_contenders(SHAPES[shape_name], cell, names), args.epochs)
             median = {name: statistics.median(r) for name, r in rates.items()}
             row = [shape_name, cell] + [f"{median[n]:,.0f}" if n in median else "-" for n in names]

@@ -23,7 +23,16 @@ import argparse
 import statistics
 
 import keras
-from cells import CELLS, SHAPES, KerasContender, _ratio, print_table, time_rounds
+from cells import (
+    CELLS,
+    SHAPES,
+    KerasContender,
+    _ratio,
+    add_common_arguments,
+    print_table,
+    shapes_and_cells,
+    time_rounds,
+)
 
 from kerasrnn import SimpleRNN
 
@@ -36,10 +45,9 @@ def _autodiff(layer_cls):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--shapes", default="mnist,charrnn", help="comma-separated: mnist,charrnn")
-    parser.add_argument("--cells", default="lstm,gru,rnn", help="comma-separated: lstm,gru,rnn")
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up)")
+    add_common_arguments(parser)
     args = parser.parse_args()
+    shapes, cells = shapes_and_cells(parser, args)
     if keras.backend.backend() != "tensorflow":
         parser.error("the written-out backward pass is TensorFlow's only: KERAS_BACKEND=tensorflow")
     keras.utils.set_random_seed(0)
@@ -47,9 +55,9 @@ def main():
     names = ["keras", "cell", "layer-autodiff", "layer"]
     header = ["shape", "cell", *names] + [f"{n}/keras" for n in names[1:]]
     rows = []
-    for shape_name in args.shapes.split(","):
+    for shape_name in shapes:
         shape = SHAPES[shape_name]
-        for cell in args.cells.split(","):
+        for cell in cells:
             our_cell, our_layer, keras_layer, _ = CELLS[cell]
             units, seq = shape["units"], {"return_sequences": shape["classes"] != 10}
             own_loop = {} if our_layer is SimpleRNN else {"use_cudnn": False}
