@@ -14,6 +14,10 @@ Two shapes:
 Contenders for each cell, trained on the same random data:
 
 - keras:        the built-in layer (`keras.layers.LSTM` / `GRU` / `SimpleRNN`);
+- keras-cell:   `keras.layers.RNN(Keras's own cell)`, the control for `ours`.
+                On a CPU the built-in layer runs this very loop (cuDNN is
+                GPU-only), so its ratio to `keras` is what this machine's
+                noise alone makes of two identical programs;
 - ours:         `keras.layers.RNN(our cell)`;
 - ours-unroll:  the same with `unroll=True` (Python-unrolled time loop);
 - layer:        our layer (`kerasrnn.LSTM` / `GRU` / `SimpleRNN`): the same cell
@@ -42,8 +46,8 @@ Every contender first runs one warm-up epoch; then the epochs are interleaved
 machine hits all of them alike. An epoch's throughput leaves out its first
 batch, where Keras's `fit` spends a variable 0-0.7 s setting up the data
 iterator. The table shows the median over the rounds, in samples per second,
-and the ratios ours / keras and ours / torch: the ratio of the medians, then
-the lowest and highest ratio within a round.
+and the ratios to keras, to torch and (ours / keras-cell) to Keras's cell: the
+ratio of the medians, then the lowest and highest ratio within a round.
 """
 
 import argparse
@@ -58,10 +62,10 @@ import numpy as np
 from kerasrnn import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 
 CELLS = {
-    # name: our cell, our layer, Keras's built-in layer, PyTorch's module
-    "lstm": (LSTMCell, LSTM, keras.layers.LSTM, "LSTM"),
-    "gru": (GRUCell, GRU, keras.layers.GRU, "GRU"),
-    "rnn": (SimpleRNNCell, SimpleRNN, keras.layers.SimpleRNN, "RNN"),
+    # name: our cell, our layer, Keras's built-in layer, Keras's cell, PyTorch's module
+    "lstm": (LSTMCell, LSTM, keras.layers.LSTM, keras.layers.LSTMCell, "LSTM"),
+    "gru": (GRUCell, GRU, keras.layers.GRU, keras.layers.GRUCell, "GRU"),
+    "rnn": (SimpleRNNCell, SimpleRNN, keras.layers.SimpleRNN, keras.layers.SimpleRNNCell, "RNN"),
 }
 
 SHAPES = {
@@ -185,7 +189,7 @@ class TorchContender:
 
 def _contenders(shape, cell, names):
     """The contenders in `names` that apply to this cell, by name."""
-    our_cell, our_layer, keras_layer, torch_name = CELLS[cell]
+    our_cell, our_layer, keras_layer, keras_cell, torch_name = CELLS[cell]
     units = shape["units"]
     seq = {"return_sequences": shape["classes"] != 10}
     # Our LSTM/GRU layers would hand the sequence to the same backend function
@@ -193,6 +197,7 @@ def _contenders(shape, cell, names):
     own_loop = {} if our_layer is SimpleRNN else {"use_cudnn": False}
     builders = {
         "keras": lambda: KerasContender(shape, keras_layer(units, **seq)),
+        "keras-cell": lambda: KerasContender(shape, keras.layers.RNN(keras_cell(units), **seq)),
         "ours": lambda: KerasContender(shape, keras.layers.RNN(our_cell(units), **seq)),
         "ours-unroll": lambda: KerasContender(
             shape, keras.layers.RNN(our_cell(units), unroll=True, **seq)
@@ -300,7 +305,9 @@ def print_table(header, rows, epochs):
         print("| " + " | ".join(row) + " |")
 
 
-ALL_CONTENDERS = ["keras", "ours", "ours-unroll", "layer", "layer-unroll", "layer-cudnn", "torch"]
+ALL_CONTENDERS = [
+    "keras", "keras-cell", "ours", "ours-unroll", "layer", "layer-unroll", "layer-cudnn", "torch"
+]
 # Ratios to PyTorch for these; every contender gets one to Keras's built-in layer.
 AGAINST_TORCH = ["ours", "layer", "layer-cudnn"]
 
@@ -327,6 +334,8 @@ def main():
 
     pairs = [(n, "keras") for n in names if n not in ("keras", "torch")]
     pairs += [(n, "torch") for n in AGAINST_TORCH if n in names and "torch" in names]
+    if "ours" in names and "keras-cell" in names:
+        pairs.append(("ours", "keras-cell"))  # cell against cell, in the same loop
     header = ["shape", "cell", *names] + [f"{a}/{b}" for a, b in pairs]
     rows = []
     for shape_name in shapes:

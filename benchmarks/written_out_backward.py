@@ -58,7 +58,7 @@ def main():
     for shape_name in shapes:
         shape = SHAPES[shape_name]
         for cell in cells:
-            our_cell, our_layer, keras_layer, _ = CELLS[cell]
+            our_cell, our_layer, keras_layer, _, _ = CELLS[cell]
             units, seq = shape["units"], {"return_sequences": shape["classes"] != 10}
             own_loop = {} if our_layer is SimpleRNN else {"use_cudnn": False}
             contenders = {
