@@ -333,6 +333,45 @@ def test_initialisation_matches_keras(kind):
         np.testing.assert_array_equal(o, t)
 
 
+def _loop_body_sizes(rnn, x):
+    """Ops per time step in one training step's graph: (forward, gradient).
+
+    TensorFlow runs `keras.layers.RNN`'s loop as a While op whose body is a
+    function: the forward body (as rewritten to save what the gradient needs)
+    and the gradient's body are counted, node by node.
+    """
+    rnn(x)
+
+    @tf.function
+    def training_step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(rnn(x))
+        return tape.gradient(loss, [x] + rnn.trainable_weights)
+
+    graph = training_step.get_concrete_function(tf.constant(x)).graph.as_graph_def()
+    bodies = {f.signature.name: len(f.node_def) for f in graph.library.function
+              if "while_body" in f.signature.name}
+    forward = [n for name, n in bodies.items() if name.endswith("_rewritten")]
+    gradient = [n for name, n in bodies.items() if "_grad_" in name]
+    assert len(forward) == len(gradient) == 1, sorted(bodies)
+    return forward[0], gradient[0]
+
+
+@pytest.mark.parametrize("kind", sorted(CELLS))
+def test_loop_bodies_are_no_bigger_than_keras(kind):
+    """Per time step our cells run at most the ops of Keras's (TensorFlow).
+
+    On a CPU these ops are what a step costs at small sizes, so this keeps the
+    speed parity of benchmarks/cells.py from slipping unnoticed.
+    """
+    ours_cls, theirs_cls = CELLS[kind]
+    x = _inputs()
+    ours = _loop_body_sizes(keras.layers.RNN(ours_cls(8)), x)
+    theirs = _loop_body_sizes(keras.layers.RNN(theirs_cls(8)), x)
+    assert ours[0] <= theirs[0] and ours[1] <= theirs[1], (ours, theirs)
+
+
 def test_config_has_every_keras_argument():
     for kind, (ours_cls, theirs_cls) in CELLS.items():
         ours_keys = set(ours_cls(3).get_config())
