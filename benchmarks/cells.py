@@ -187,14 +187,22 @@ class TorchContender:
         return self.shape["batch"] * (len(ends) - 1) / (ends[-1] - ends[0])
 
 
+def layer_options(shape, our_layer):
+    """The arguments our layer gets when timed on its own loop.
+
+    Our LSTM/GRU layers would hand the sequence to the same backend function
+    as Keras's where it runs cuDNN; `use_cudnn=False` keeps them on our loop.
+    """
+    own_loop = {} if our_layer is SimpleRNN else {"use_cudnn": False}
+    return {"return_sequences": shape["classes"] != 10, **own_loop}
+
+
 def _contenders(shape, cell, names):
     """The contenders in `names` that apply to this cell, by name."""
     our_cell, our_layer, keras_layer, keras_cell, torch_name = CELLS[cell]
     units = shape["units"]
     seq = {"return_sequences": shape["classes"] != 10}
-    # Our LSTM/GRU layers would hand the sequence to the same backend function
-    # as Keras's where it runs cuDNN; `layer` times our own loop.
-    own_loop = {} if our_layer is SimpleRNN else {"use_cudnn": False}
+    own_loop = layer_options(shape, our_layer)
     builders = {
         "keras": lambda: KerasContender(shape, keras_layer(units, **seq)),
         "keras-cell": lambda: KerasContender(shape, keras.layers.RNN(keras_cell(units), **seq)),
@@ -202,10 +210,8 @@ def _contenders(shape, cell, names):
         "ours-unroll": lambda: KerasContender(
             shape, keras.layers.RNN(our_cell(units), unroll=True, **seq)
         ),
-        "layer": lambda: KerasContender(shape, our_layer(units, **seq, **own_loop)),
-        "layer-unroll": lambda: KerasContender(
-            shape, our_layer(units, unroll=True, **seq, **own_loop)
-        ),
+        "layer": lambda: KerasContender(shape, our_layer(units, **own_loop)),
+        "layer-unroll": lambda: KerasContender(shape, our_layer(units, unroll=True, **own_loop)),
         "torch": lambda: TorchContender(shape, torch_name),
     }
     if our_layer is not SimpleRNN:  # SimpleRNN has no cuDNN kernel, in Keras or ours

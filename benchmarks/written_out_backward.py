@@ -27,14 +27,14 @@ from cells import (
     CELLS,
     SHAPES,
     KerasContender,
+    _contenders,
     _ratio,
     add_common_arguments,
+    layer_options,
     print_table,
     shapes_and_cells,
     time_rounds,
 )
-
-from kerasrnn import SimpleRNN
 
 
 def _autodiff(layer_cls):
@@ -58,16 +58,14 @@ def main():
     for shape_name in shapes:
         shape = SHAPES[shape_name]
         for cell in cells:
-            our_cell, our_layer, keras_layer, _, _ = CELLS[cell]
-            units, seq = shape["units"], {"return_sequences": shape["classes"] != 10}
-            own_loop = {} if our_layer is SimpleRNN else {"use_cudnn": False}
-            contenders = {
-                "keras": KerasContender(shape, keras_layer(units, **seq)),
-                "cell": KerasContender(shape, keras.layers.RNN(our_cell(units), **seq)),
-                "layer-autodiff": KerasContender(
-                    shape, _autodiff(our_layer)(units, **seq, **own_loop)
-                ),
-                "layer": KerasContender(shape, our_layer(units, **seq, **own_loop)),
+            built = _contenders(shape, cell, ["keras", "ours", "layer"])
+            our_layer = CELLS[cell][1]
+            autodiff_layer = _autodiff(our_layer)(shape["units"], **layer_options(shape, our_layer))
+            contenders = {  # in this order in each round
+                "keras": built["keras"],
+                "cell": built["ours"],
+                "layer-autodiff": KerasContender(shape, autodiff_layer),
+                "layer": built["layer"],
             }
             rates = time_rounds(contenders, args.epochs)
             row = [shape_name, cell] + [f"{statistics.median(rates[n]):,.0f}" for n in names]
