@@ -69,9 +69,13 @@ CELLS = {
 }
 
 SHAPES = {
-    # name: batch, steps, features (or vocabulary), units, classes, batches per epoch
-    "mnist": dict(batch=128, steps=28, features=28, units=128, classes=10, batches=40),
-    "charrnn": dict(batch=64, steps=100, features=65, units=512, classes=65, batches=8),
+    # name: batch, steps, features (or vocabulary), units, classes, batches per epoch,
+    # and per_step: token ids in and a prediction at every step (char-rnn), or
+    # float rows in and one prediction per sequence (MNIST)
+    "mnist": dict(batch=128, steps=28, features=28, units=128, classes=10, batches=40,
+                  per_step=False),
+    "charrnn": dict(batch=64, steps=100, features=65, units=512, classes=65, batches=8,
+                    per_step=True),
 }
 EMBEDDING = 64
 
@@ -101,18 +105,17 @@ class _EpochTimer(keras.callbacks.Callback):
 def _data(shape, seed=0):
     rng = np.random.default_rng(seed)
     n = shape["batch"] * shape["batches"]
-    if shape["classes"] == 10:  # mnist: float rows, one label per image
-        x = rng.random((n, shape["steps"], shape["features"]), dtype=np.float32)
-        y = rng.integers(0, 10, n)
-    else:  # charrnn: ids in, next ids out at every step
+    if shape["per_step"]:  # charrnn: ids in, next ids out at every step
         x = rng.integers(0, shape["features"], (n, shape["steps"]))
         y = rng.integers(0, shape["features"], (n, shape["steps"]))
+    else:  # mnist: float rows, one label per image
+        x = rng.random((n, shape["steps"], shape["features"]), dtype=np.float32)
+        y = rng.integers(0, shape["classes"], n)
     return x, y
 
 
 def _keras_model(shape, recurrent_layer):
-    per_step = shape["classes"] != 10
-    if per_step:
+    if shape["per_step"]:
         inputs = keras.Input((shape["steps"],), dtype="int32")
         h = keras.layers.Embedding(shape["features"], EMBEDDING)(inputs)
     else:
@@ -149,7 +152,7 @@ class TorchContender:
         torch.manual_seed(0)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.shape = shape
-        per_step = shape["classes"] != 10
+        per_step = shape["per_step"]
         in_features = EMBEDDING if per_step else shape["features"]
         rnn = getattr(torch.nn, torch_name)(in_features, shape["units"], batch_first=True)
         head = torch.nn.Linear(shape["units"], shape["classes"])
@@ -194,14 +197,14 @@ def layer_options(shape, our_layer):
     as Keras's where it runs cuDNN; `use_cudnn=False` keeps them on our loop.
     """
     own_loop = {} if our_layer is SimpleRNN else {"use_cudnn": False}
-    return {"return_sequences": shape["classes"] != 10, **own_loop}
+    return {"return_sequences": shape["per_step"], **own_loop}
 
 
 def _contenders(shape, cell, names):
     """The contenders in `names` that apply to this cell, by name."""
     our_cell, our_layer, keras_layer, keras_cell, torch_name = CELLS[cell]
     units = shape["units"]
-    seq = {"return_sequences": shape["classes"] != 10}
+    seq = {"return_sequences": shape["per_step"]}
     own_loop = layer_options(shape, our_layer)
     builders = {
         "keras": lambda: KerasContender(shape, keras_layer(units, **seq)),
