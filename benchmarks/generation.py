@@ -29,7 +29,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from kerasrnn.export import DEFAULT_BASE_DIR, latest_version_dir
+from kerasrnn.serving.export import DEFAULT_BASE_DIR, latest_version_dir
 
 
 def in_graph(model, length):

@@ -1,14 +1,13 @@
 """Test accuracy of the mnist app for each cell and dataset, as a README table.
 
-    python benchmarks/mnist_accuracy.py                         # mnist, lstm gru rnn
-    python benchmarks/mnist_accuracy.py --datasets mnist,fashion_mnist --epochs 15 \
-        --extra="--bidirectional --dropout 0.2"
+    python benchmarks/mnist_accuracy.py --mnist-dir DIR         # mnist, lstm gru rnn
+    python benchmarks/mnist_accuracy.py --mnist-dir DIR --datasets mnist,fashion_mnist \
+        --epochs 15 --extra="--bidirectional --dropout 0.2"
 
 Each configuration runs `kerasrnn mnist train` (so the numbers are the
 command's own) and reads the run's results.json. Data folders:
 
-- mnist:         ../shared/data/mnist (5,000 real training digits, the 10,000
-                 real test digits);
+- mnist:         --mnist-dir, a folder with the four MNIST IDX files;
 - fashion_mnist: /usr/share/datasets/fashion-mnist (full size; Debian's
                  `apt-get install dataset-fashion-mnist`).
 """
@@ -21,11 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = {
-    "mnist": ROOT.parent / "shared" / "data" / "mnist",
-    "fashion_mnist": Path("/usr/share/datasets/fashion-mnist"),
-}
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 def main():
@@ -34,14 +29,18 @@ def main():
     parser.add_argument("--cells", default="lstm,gru,rnn")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--extra", default="", help="further `kerasrnn mnist train` flags")
+    parser.add_argument("--mnist-dir", type=Path, help="folder with the four MNIST IDX files")
     args = parser.parse_args()
+    data = {"mnist": args.mnist_dir, "fashion_mnist": FASHION_MNIST}
+    if "mnist" in args.datasets.split(",") and args.mnist_dir is None:
+        parser.error("--datasets mnist needs --mnist-dir DIR")
     rows = []
     for dataset in args.datasets.split(","):
         for cell in args.cells.split(","):
             with tempfile.TemporaryDirectory() as tmp:
                 command = [
                     sys.executable, "-m", "kerasrnn", "mnist", "train", "--cell", cell,
-                    "--epochs", str(args.epochs), "--data-dir", str(DATA[dataset]),
+                    "--epochs", str(args.epochs), "--data-dir", str(data[dataset]),
                     "--workdir", f"{tmp}/run", "--out", f"{tmp}/saved_models",
                     *shlex.split(args.extra),
                 ]

@@ -19,8 +19,8 @@ import time
 import keras
 import numpy as np
 
+from kerasrnn.apps.common.choices import CELLS, cell_class
 from kerasrnn.apps.textgen.model import EMBEDDING, build_model
-from kerasrnn.training import CELLS
 
 VOCABULARY = 65  # tiny Shakespeare's
 
@@ -30,7 +30,7 @@ def cell_model(cell, units, layers, dropout):
     inputs = keras.Input((None,), dtype="int32")
     h = keras.layers.Embedding(VOCABULARY, EMBEDDING)(inputs)
     for _ in range(layers):
-        h = keras.layers.RNN(CELLS[cell](units, dropout=dropout), return_sequences=True)(h)
+        h = keras.layers.RNN(cell_class(cell)(units, dropout=dropout), return_sequences=True)(h)
     h = keras.layers.Dropout(dropout)(h)
     return keras.Model(inputs, keras.layers.Dense(VOCABULARY)(h))
 

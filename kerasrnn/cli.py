@@ -1,10 +1,14 @@
 """The `kerasrnn` command: a click group that mounts the apps' groups.
 
-Each app's group is imported only when its subcommand runs, so one app's
-import errors or start-up cost never reach another's.
+Each app's group is imported only when its subcommand is asked for, and no
+group imports TensorFlow or Keras at its top, so that `--help` and
+`--version` answer at once. A subcommand that runs starts TensorFlow
+through kerasrnn.quiet's `Command`, which keeps TensorFlow's native log
+lines away.
 """
 
 import importlib
+import os
 
 import click
 
@@ -15,7 +19,8 @@ from kerasrnn.errors import UserError
 SUBCOMMANDS = {
     "mnist": ("kerasrnn.apps.mnist.cli", "mnist", "Classify MNIST digits read row by row."),
     "textgen": ("kerasrnn.apps.textgen.cli", "textgen", "A character-level text generator."),
-    "serving": ("kerasrnn.serving", "serving", "Check SavedModels the way TF Serving loads them."),
+    "serving": ("kerasrnn.serving.check", "serving",
+                "Check SavedModels the way TF Serving loads them."),
 }
 
 
@@ -47,8 +52,18 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kerasrnn")
-def main():
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show TensorFlow's native log lines and Keras's warnings"
+              " (also: KERASRNN_VERBOSE=1).")
+def main(verbose):
     """Recurrent neural networks (SimpleRNN, LSTM, GRU) in Keras 3.
 
     Run `kerasrnn COMMAND --help` for the options of each command.
+
+    \b
+    Examples:
+      kerasrnn textgen sample --prompt "ROMEO:" --length 300 --seed 1
+      kerasrnn mnist predict
     """
+    if verbose:
+        os.environ["KERASRNN_VERBOSE"] = "1"

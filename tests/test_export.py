@@ -13,14 +13,14 @@ from click.testing import CliRunner
 
 from kerasrnn import LSTMCell
 from kerasrnn.cli import main
-from kerasrnn.export import (
+from kerasrnn.serving.export import (
     export_version,
     models_config,
     parse_models_config,
     versions,
     write_models_config,
 )
-from kerasrnn.serving_probe import ProbeError, outputs_to_response, request_to_inputs
+from kerasrnn.serving.probe import ProbeError, outputs_to_response, request_to_inputs
 
 
 def _tiny_model():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from kerasrnn import training
+from kerasrnn.apps.common import datasets, training
 from kerasrnn.apps.textgen import data
 from kerasrnn.cli import main
 
@@ -75,7 +75,7 @@ def test_tfds_source_with_mock_data(monkeypatch):
     import tensorflow_datasets as tfds
 
     # mock_data stands in for the download, so the network counts as reachable.
-    monkeypatch.setattr(training, "network_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(datasets, "network_reachable", lambda *a, **k: True)
     with tfds.testing.mock_data(num_examples=3):
         text = data.tfds_text("tiny_shakespeare")
     assert isinstance(text, str) and len(text) > 0
@@ -83,7 +83,7 @@ def test_tfds_source_with_mock_data(monkeypatch):
 
 def test_no_network_says_to_pass_text(tmp_path, monkeypatch):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
-    monkeypatch.setattr(training, "network_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(datasets, "network_reachable", lambda *a, **k: False)
     result = _invoke("train", "--workdir", tmp_path / "w")
     assert result.exit_code == 1 and "pass --text FILE" in result.output
 

@@ -1,114 +1,117 @@
-"""`kerasrnn mnist ...`: train, evaluate, plot and predict.
+"""`kerasrnn mnist ...`: train, evaluate, plot, predict and export.
 
-The training program reads top to bottom: data, model, callbacks, fit,
-best weights, test accuracy, `.keras` file, SavedModel.
+Nothing at the top of this module imports Keras or TensorFlow, so that
+`--help` answers at once; each command imports what it runs.
 """
 
 from pathlib import Path
 
 import click
 
+from kerasrnn import quiet
+from kerasrnn.apps.common import options
+from kerasrnn.apps.mnist.config import TrainConfig
 from kerasrnn.errors import UserError
-from kerasrnn.export import DEFAULT_BASE_DIR
 
-CELL_CHOICES = ("lstm", "gru", "rnn")
+DEFAULTS = TrainConfig()
+MAX_GRID_SIDE = 20  # plot: 20 x 20 digits is the most a page shows legibly
 
 
 def _data_options(command):
     command = click.option(
         "--data-dir",
         type=click.Path(path_type=Path),
-        help="Folder with the four MNIST IDX files (gzipped or not); no network needed.",
+        help="Folder with the four MNIST IDX files (gzipped or not); no network needed."
+        " Default: tensorflow-datasets, which downloads once.",
     )(command)
     command = click.option(
         "--dataset",
         type=click.Choice(["mnist", "fashion_mnist"]),
-        default="mnist",
+        default=DEFAULTS.dataset,
         show_default=True,
         help="tensorflow-datasets dataset, used when --data-dir is not given.",
     )(command)
     return command
 
 
-def _model_option(command):
-    return click.option(
-        "--model",
-        "model_path",
-        type=click.Path(path_type=Path),
-        help="A .keras file or a SavedModel folder. Default: the newest saved_models/mnist/N.",
-    )(command)
-
-
-@click.group()
+@click.group(cls=quiet.Group)
 def mnist():
     """Classify MNIST digits read row by row (28 steps of 28 pixels) by an RNN."""
 
 
 @mnist.command()
-@click.option("--cell", type=click.Choice(CELL_CHOICES), default="lstm", show_default=True,
-              help="Recurrent cell.")
-@click.option("--units", type=click.IntRange(min=1), default=128, show_default=True,
+@options.cell(DEFAULTS.cell)
+@click.option("--units", type=click.IntRange(min=1), default=DEFAULTS.units, show_default=True,
               help="Units of each recurrent layer.")
-@click.option("--layers", type=click.IntRange(1, 4), default=1, show_default=True,
+@click.option("--layers", type=click.IntRange(1, 4), default=DEFAULTS.layers, show_default=True,
               help="Stacked recurrent layers.")
 @click.option("--bidirectional", is_flag=True, help="Read the rows in both directions.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1,
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.dropout,
               show_default=True, help="Input and recurrent dropout of every layer.")
-@click.option("--augment/--no-augment", default=True, show_default=True,
+@click.option("--augment/--no-augment", default=DEFAULTS.augment, show_default=True,
               help="Random small rotations, shifts and zooms of the training digits.")
-@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
-              help="Global batch size (split across replicas).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3,
+@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size,
+              show_default=True, help="Global batch size (split across replicas).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS.lr,
               show_default=True, help="Adam learning rate.")
-@click.option("--schedule", type=click.Choice(["constant", "cosine"]), default="cosine",
+@click.option("--schedule", type=click.Choice(["constant", "cosine"]), default=DEFAULTS.schedule,
               show_default=True, help="Learning rate over the run: constant, or cosine to 0.")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              default=0.1, show_default=True,
+              default=DEFAULTS.val_fraction, show_default=True,
               help="Part of the training data held out for validation.")
 @_data_options
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of data order, initial weights, dropout and augmentation.")
-@click.option("--resume", is_flag=True,
-              help="Continue the interrupted run in --workdir from its last finished epoch.")
-@click.option("--workdir", type=click.Path(path_type=Path), default=Path("runs/mnist"),
-              show_default=True, help="Backups, best weights, history.csv and model.keras.")
+@options.seed(DEFAULTS.seed)
+@options.run_folders("mnist")
 @click.option("--logdir", type=click.Path(path_type=Path), help="Write TensorBoard logs here.")
-@click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_BASE_DIR,
-              show_default=True, help="Export the SavedModel to OUT/mnist/<next version>.")
-@click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]),
-              default="default", show_default=True,
-              help="tf.distribute strategy: one device, all local GPUs, or TF_CONFIG's hosts.")
+@options.strategy()
 @click.option("--jit/--no-jit", default=False, show_default=True,
-              help="Compile the training step with XLA: faster here (about 1.4x on CPU),"
+              help="Compile the training step with XLA: faster on a CPU (see docs/speed.md),"
               " but TensorFlow's ops are then not made deterministic.")
-def train(**options):
+def train(resume, restart, workdir, out, logdir, strategy, jit, **config):
     """Train a classifier, keep its best epoch, test it, and export a SavedModel.
 
     Defaults are the classic TensorFlow example's: one LSTM of 128 units,
-    Adam 1e-3, batch 128; with, here, a cosine learning-rate decay over 30
-    epochs, dropout 0.1 and small random shifts, rotations and zooms of the
-    training digits. The best epoch by validation accuracy is kept.
-    """
-    from kerasrnn.apps.mnist.train import run
-    from kerasrnn.distribute import worker_failures_as_errors
+    Adam 1e-3, batch 128; with a cosine learning-rate decay over 30 epochs,
+    dropout 0.1 and small random shifts, rotations and zooms of the training
+    digits. The best epoch by validation accuracy is kept. Every folder the
+    run writes is checked before training starts; a killed run continues
+    with --resume.
 
+    \b
+    Example:
+      kerasrnn mnist train --data-dir ./mnist-idx --epochs 5
+    """
+    from kerasrnn.apps.common.strategies import worker_failures_as_errors
+    from kerasrnn.apps.mnist.train import run
+
+    if resume and restart:
+        raise click.UsageError("--resume and --restart exclude each other")
     with worker_failures_as_errors():
-        run(**options)
+        run(TrainConfig(**config), workdir=workdir, out=out, logdir=logdir, resume=resume,
+            restart=restart, strategy=strategy, jit=jit)
 
 
 @mnist.command()
-@_model_option
+@options.model("mnist")
 @_data_options
 def evaluate(model_path, dataset, data_dir):
-    """Loss, accuracy, per-class accuracy and confusion matrix on the test split."""
+    """Loss, accuracy, per-class accuracy and confusion matrix on the test split.
+
+    The model is a SavedModel folder or a .keras file; by default the newest
+    ./saved_models/mnist/N, else the pretrained model installed with kerasrnn.
+
+    \b
+    Example:
+      kerasrnn mnist evaluate --data-dir ./mnist-idx
+    """
     import numpy as np
 
     from kerasrnn.apps.mnist import data
     from kerasrnn.apps.mnist.model import load_classifier
 
-    classifier = load_classifier(model_path)
     images, labels = data.load("test", dataset, data_dir)
+    classifier = load_classifier(model_path)
     probabilities = classifier.predict(data.to_float(images))
     predictions = probabilities.argmax(axis=-1)
     picked = probabilities[np.arange(len(labels)), labels]
@@ -132,26 +135,35 @@ def evaluate(model_path, dataset, data_dir):
 
 
 @mnist.command()
-@_model_option
+@options.model("mnist")
 @_data_options
-@click.option("--rows", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--cols", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--rows", type=click.IntRange(1, MAX_GRID_SIDE), default=3, show_default=True)
+@click.option("--cols", type=click.IntRange(1, MAX_GRID_SIDE), default=5, show_default=True)
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True,
               help="Index of the first test digit shown.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("grid.png"), show_default=True, help="PNG file to write.")
 def plot(model_path, dataset, data_dir, rows, cols, offset, out):
-    """Draw test digits titled `label=L, pred=P`, wrong predictions in red."""
+    """Draw test digits titled `label=L, pred=P`, wrong predictions in red.
+
+    At most 20 x 20 digits; use --offset to page through the test split.
+
+    \b
+    Example:
+      kerasrnn mnist plot --data-dir ./mnist-idx --rows 3 --cols 5 --out grid.png
+    """
+    from kerasrnn.apps.common.run_folder import check_writable
     from kerasrnn.apps.mnist import data
     from kerasrnn.apps.mnist.model import load_classifier
     from kerasrnn.apps.mnist.plot import prediction_grid
 
-    classifier = load_classifier(model_path)
+    check_writable(out.parent, "--out")
     images, labels = data.load("test", dataset, data_dir)
     chosen = slice(offset, offset + rows * cols)
     images, labels = data.to_float(images[chosen]), labels[chosen]
     if len(images) == 0:
         raise UserError(f"--offset {offset} is past the last test digit")
+    classifier = load_classifier(model_path)
     predictions = classifier.predict(images).argmax(axis=-1)
     path = prediction_grid(images, labels, predictions, rows, cols, out)
     wrong = int((predictions != labels).sum())
@@ -159,19 +171,27 @@ def plot(model_path, dataset, data_dir, rows, cols, offset, out):
 
 
 @mnist.command()
-@_model_option
-@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@options.model("mnist")
+@click.argument("images", nargs=-1, type=click.Path(path_type=Path))
 def predict(model_path, images):
-    """Print the predicted class and its probability for each image file.
+    """Print the predicted class and its probability for each IMAGE file.
 
-    Images that are not 28x28 gray digits on black are converted (to gray,
-    resized, inverted if the background is light), with a note saying so.
+    Without IMAGE, reads the ten real MNIST test digits installed with
+    kerasrnn (in kerasrnn/apps/mnist/samples/, named test_<index>_label_<L>.png).
+    Images that are not 28x28 gray digits on black are converted (transparent
+    parts filled, to gray, resized, inverted if the background is light),
+    with a note saying so.
+
+    \b
+    Example:
+      kerasrnn mnist predict my_digit.png
     """
     import numpy as np
 
-    from kerasrnn.apps.mnist.images import load_digit
+    from kerasrnn.apps.mnist.images import load_digit, sample_digits
     from kerasrnn.apps.mnist.model import load_classifier
 
+    images = images or sample_digits()
     loaded = [load_digit(path) for path in images]  # all errors before the model loads
     classifier = load_classifier(model_path)
     probabilities = classifier.predict(np.stack([pixels for pixels, _ in loaded]))
@@ -180,3 +200,25 @@ def predict(model_path, images):
             click.echo(f"note: {path}: {note}", err=True)
         click.echo(f"{path}: {int(p.argmax())} (probability {float(p.max()):.3f})")
 
+
+@mnist.command()
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/mnist"), show_default=True,
+              help="The run folder whose model.keras to export.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("saved_models"),
+              show_default=True, help="Export the SavedModel to OUT/mnist/<next version>.")
+def export(workdir, out):
+    """Export a finished training run's model.keras as the next SavedModel version.
+
+    For a run whose own export failed (an unwritable --out, a full disk):
+    the same signatures as the export at the end of `train`.
+
+    \b
+    Example:
+      kerasrnn mnist export --workdir runs/mnist --out saved_models
+    """
+    from kerasrnn.apps.mnist.train import export_run
+
+    if not workdir.is_dir():
+        raise UserError(f"{workdir}: no such folder (--workdir)")
+    export_run(workdir, out)

@@ -1,9 +1,10 @@
 """MNIST and Fashion-MNIST: from tensorflow-datasets or the four IDX files.
 
 Both sources give the same thing: uint8 images `(n, 28, 28)` and int64 labels
-`(n,)` for the train and the test split. `training_datasets` turns the train
-split into the tf.data pipelines that `fit` reads: a validation part taken from
-the training data (never from the test split), pixel values scaled to 0-1.
+`(n,)` for the train and the test split. `validation_split` takes the
+validation part from the training data (never from the test split), and
+`train_dataset` and `eval_dataset` make the tf.data pipelines that `fit` and
+`evaluate` read, with pixel values scaled to 0-1.
 """
 
 import gzip
@@ -12,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from kerasrnn import training
-from kerasrnn.training import UserError
+from kerasrnn.apps.common.datasets import tfds_load
+from kerasrnn.errors import UserError
 
 DATASETS = ("mnist", "fashion_mnist")
 # The four files MNIST (and Fashion-MNIST, same layout) is distributed as.
@@ -82,15 +83,8 @@ def load_tfds(name, split):
 
     if name not in DATASETS:
         raise UserError(f"unknown dataset {name!r}: choose from {', '.join(DATASETS)}")
-    if not tfds.builder(name).is_prepared() and not training.network_reachable():
-        raise UserError(
-            f"{name} is not in the tensorflow-datasets folder and the network is unreachable:"
-            " pass --data-dir DIR with the four IDX files (e.g. ../shared/data/mnist)"
-        )
-    try:
-        dataset = tfds.load(name, split=split, as_supervised=True)
-    except Exception as error:  # tfds wraps download and preparation errors in many types
-        raise UserError(f"tensorflow-datasets could not load {name}: {error}") from None
+    dataset = tfds_load(name, split, "--data-dir DIR with the four MNIST IDX files",
+                        as_supervised=True)
     images, labels = next(iter(tfds.as_numpy(dataset.batch(10**6))))
     return images.reshape(-1, 28, 28), labels.astype(np.int64)
 
@@ -123,7 +117,7 @@ def train_dataset(images, labels, batch_size, epoch_seeds):
     Args:
         images, labels: The training part, uint8 images and int labels.
         batch_size: The global batch size.
-        epoch_seeds: A `kerasrnn.training.EpochSeeds`, which must also be
+        epoch_seeds: A `kerasrnn.apps.common.training.EpochSeeds`, which must also be
             passed to `fit` as a callback.
     """
     # Gathering by an epoch-keyed permutation instead of Dataset.shuffle keeps

@@ -5,14 +5,14 @@ the SavedModel serves. `load_classifier` opens either a `.keras` file or a
 SavedModel folder behind the same `predict(images) -> probabilities` method.
 """
 
-from pathlib import Path
-
 import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasrnn.export import DEFAULT_BASE_DIR, latest_version_dir
-from kerasrnn.training import CELLS, UserError
+from kerasrnn.apps.common import model_lookup
+from kerasrnn.apps.common.choices import cell_class
+from kerasrnn.errors import UserError
+from kerasrnn.serving.export import DEFAULT_BASE_DIR, export_version
 
 MODEL_NAME = "mnist"
 
@@ -35,7 +35,6 @@ def build_model(cell="lstm", units=128, layers=1, bidirectional=False, dropout=0
             draws the same augmentations as an uninterrupted one.
         seed: Seed of the dropout masks and the augmentation.
     """
-    cell_class = CELLS[cell]
     inputs = keras.Input((28, 28), name="images")
     h = inputs
     if augment:
@@ -46,7 +45,7 @@ def build_model(cell="lstm", units=128, layers=1, bidirectional=False, dropout=0
         h = keras.layers.Reshape((28, 28))(h)
     for i in range(layers):
         recurrent = keras.layers.RNN(
-            cell_class(units, dropout=dropout, recurrent_dropout=dropout, seed=seed),
+            cell_class(cell)(units, dropout=dropout, recurrent_dropout=dropout, seed=seed),
             return_sequences=i < layers - 1,
             name=f"{cell}_{i}",
         )
@@ -64,8 +63,13 @@ def export(model, base_dir=DEFAULT_BASE_DIR, example_images=None):
 
     Signature `serving_default`: `images` float32 `[batch, 28, 28]` (pixels
     0-1) -> `probabilities` float32 `[batch, 10]`, `classes` int64 `[batch]`.
+    `example_images` become the REST request that `kerasrnn serving check`
+    sends (default: the first sample digit installed with kerasrnn).
     """
-    from kerasrnn.export import export_version
+    if example_images is None:
+        from kerasrnn.apps.mnist.images import load_digit, sample_digits
+
+        example_images = load_digit(sample_digits()[0])[0][None]
 
     def serve(images):
         probabilities = model(images, training=False)
@@ -83,16 +87,22 @@ def export(model, base_dir=DEFAULT_BASE_DIR, example_images=None):
         )
         archive.write_out(path, verbose=False)
 
-    request = None
-    if example_images is not None:
-        # Two decimals keep the README's example request readable.
-        request = {"instances": np.round(np.asarray(example_images, np.float64), 2).tolist()}
+    # Two decimals keep the README's example request readable.
+    request = {"instances": np.round(np.asarray(example_images, np.float64), 2).tolist()}
     return export_version(write, MODEL_NAME, base_dir=base_dir, example_request=request)
 
 
 class _KerasClassifier:
     def __init__(self, path):
-        self.model = keras.saving.load_model(path)
+        import kerasrnn.layers  # noqa: F401  (registers the cells for the .keras file)
+
+        try:
+            self.model = keras.saving.load_model(path)
+        except Exception as error:  # Keras raises many types for a bad file
+            raise UserError(f"{path}: cannot load this .keras file ({error})") from None
+        if tuple(self.model.input_shape[1:]) != (28, 28):
+            raise UserError(f"{path}: not an mnist model (its input is"
+                            f" {self.model.input_shape}, not 28x28 images)")
         self.description = f"{path} ({self.model.count_params():,} parameters)"
 
     def predict(self, images, batch_size=512):
@@ -101,7 +111,18 @@ class _KerasClassifier:
 
 class _SavedModelClassifier:
     def __init__(self, path):
-        self.function = tf.saved_model.load(str(path)).signatures["serving_default"]
+        try:
+            loaded = tf.saved_model.load(str(path))
+        except Exception as error:  # a corrupt saved_model.pb, missing variables, ...
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else error
+            raise UserError(f"{path}: cannot load this SavedModel ({reason})") from None
+        function = loaded.signatures.get("serving_default")
+        inputs = function.structured_input_signature[1] if function is not None else {}
+        if set(inputs) != {"images"}:
+            raise UserError(f"{path}: not an mnist SavedModel (its serving_default takes"
+                            f" {sorted(inputs) or 'nothing'}, not images)")
+        self.function = function
+        self.loaded = loaded  # keeps the function's variables alive
         self.description = str(path)
 
     def predict(self, images, batch_size=512):
@@ -112,27 +133,11 @@ class _SavedModelClassifier:
         return np.concatenate(parts) if parts else np.zeros((0, 10), np.float32)
 
 
-def default_model_path(base_dir=DEFAULT_BASE_DIR):
-    """The newest version under `saved_models/mnist`."""
-    newest = latest_version_dir(Path(base_dir) / MODEL_NAME)
-    if newest is None:
-        raise UserError(
-            f"no model under {Path(base_dir) / MODEL_NAME}: train one (kerasrnn mnist train)"
-            " or pass --model PATH"
-        )
-    return newest
-
-
 def load_classifier(path=None):
-    """A `.keras` file or a SavedModel folder (default: the newest exported version)."""
-    path = Path(path) if path is not None else default_model_path()
+    """A `.keras` file or a SavedModel folder, or the default model (see model_lookup)."""
+    path = model_lookup.resolve(MODEL_NAME, path)
     if path.is_file() and path.suffix == ".keras":
-        try:
-            return _KerasClassifier(path)
-        except Exception as error:
-            raise UserError(f"{path}: cannot load this .keras file ({error})") from None
+        return _KerasClassifier(path)
     if path.is_dir() and (path / "saved_model.pb").is_file():
         return _SavedModelClassifier(path)
-    if path.is_dir() and latest_version_dir(path) is not None:  # a model folder: its newest
-        return _SavedModelClassifier(latest_version_dir(path))
     raise UserError(f"{path}: not a .keras file or a SavedModel folder")

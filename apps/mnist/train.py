@@ -1,36 +1,32 @@
 """The mnist training program, called by `kerasrnn mnist train`.
 
-    data -> model -> callbacks -> fit -> best weights -> test -> model.keras -> SavedModel
+    check folders -> data -> model -> fit -> best weights -> test -> model.keras -> SavedModel
 
 The work folder holds what a killed run needs to continue (`--resume`):
 Keras's BackupAndRestore backup (weights and optimizer state of the last
-finished epoch), the best weights so far, and history.csv.
+finished epoch), the best weights so far, and history.csv (see
+kerasrnn.apps.common.run_folder).
 """
 
 import json
 import time
+from pathlib import Path
 
 import click
 import keras
 import numpy as np
 
-from kerasrnn.apps.mnist import data
-from kerasrnn.apps.mnist.model import build_model, export
-from kerasrnn.distribute import chief_or_scratch, describe, make_strategy
-from kerasrnn.training import (
+from kerasrnn.apps.common import run_folder
+from kerasrnn.apps.common.strategies import chief_or_scratch, describe, make_strategy
+from kerasrnn.apps.common.training import (
     EpochSeeds,
-    UserError,
     fit_resumable,
-    prepare_workdir,
     save_model_atomically,
     set_seed,
 )
-
-# Options that define the run: a resumed run must use the same ones.
-RUN_DEFINING = (
-    "cell", "units", "layers", "bidirectional", "dropout", "augment", "epochs", "batch_size",
-    "lr", "schedule", "val_fraction", "dataset", "data_dir", "seed",
-)
+from kerasrnn.apps.mnist import data
+from kerasrnn.apps.mnist.model import MODEL_NAME, build_model, export
+from kerasrnn.errors import UserError
 
 
 def _learning_rate(lr, schedule, total_steps):
@@ -39,37 +35,52 @@ def _learning_rate(lr, schedule, total_steps):
     return lr
 
 
-def run(cell, units, layers, bidirectional, dropout, augment, epochs, batch_size, lr,
-        schedule, val_fraction, dataset, data_dir, seed, resume, workdir, logdir, out,
-        strategy, jit):
-    options = dict(locals())
-    set_seed(seed, deterministic=not jit)
+def run(config, *, workdir, out, logdir=None, resume=False, restart=False, strategy="default",
+        jit=False):
+    """Trains, tests and exports the classifier that `config` (a TrainConfig) describes.
+
+    Args:
+        config: What defines the run (apps/mnist/config.py).
+        workdir: The run folder (backup, best weights, history, model.keras).
+        out: The export base: the SavedModel goes to `out/mnist/<next>`.
+        logdir: Where TensorBoard logs go, or None.
+        resume, restart: Continue, or discard, an interrupted run in `workdir`.
+        strategy: "default", "mirrored" or "multiworker".
+        jit: Compile the training step with XLA (then not deterministic).
+    """
+    set_seed(config.seed, deterministic=not jit)
     distribution = make_strategy(strategy, resume)
     if strategy != "default":
         click.echo(f"strategy: {strategy}, {describe(distribution)}")
     # Only the chief keeps files; other workers write to a scratch folder.
     workdir, out, logdir = chief_or_scratch(distribution, workdir, out, logdir)
-    prepare_workdir(workdir, {k: options[k] for k in RUN_DEFINING}, resume)
+    run_folder.check_writable(Path(out) / MODEL_NAME, "--out")
+    if logdir is not None:
+        run_folder.check_writable(logdir, "--logdir")
+    run_folder.start(workdir, config, resume, restart, app="mnist")
 
-    images, labels = data.load("train", dataset, data_dir)
-    test_x, test_y = data.load("test", dataset, data_dir)
-    (train_x, train_y), (val_x, val_y) = data.validation_split(images, labels, val_fraction, seed)
-    if len(train_x) < batch_size:
-        raise UserError(f"{len(train_x)} training digits are fewer than --batch-size {batch_size}")
+    images, labels = data.load("train", config.dataset, config.data_dir)
+    test_x, test_y = data.load("test", config.dataset, config.data_dir)
+    (train_x, train_y), (val_x, val_y) = data.validation_split(
+        images, labels, config.val_fraction, config.seed)
+    if len(train_x) < config.batch_size:
+        raise UserError(f"{len(train_x)} training digits are fewer than"
+                        f" --batch-size {config.batch_size}")
     click.echo(
         f"data: {len(train_x):,} training, {len(val_x):,} validation, "
         f"{len(test_x):,} test digits"
     )
 
-    epoch_seeds = EpochSeeds(seed)
-    train_data = data.train_dataset(train_x, train_y, batch_size, epoch_seeds)
-    val_data = data.eval_dataset(val_x, val_y, batch_size)
+    epoch_seeds = EpochSeeds(config.seed)
+    train_data = data.train_dataset(train_x, train_y, config.batch_size, epoch_seeds)
+    val_data = data.eval_dataset(val_x, val_y, config.batch_size)
 
     with distribution.scope():
-        model = build_model(cell, units, layers, bidirectional, dropout, augment, seed)
-        steps = epochs * int(np.ceil(len(train_x) / batch_size))
+        model = build_model(config.cell, config.units, config.layers, config.bidirectional,
+                            config.dropout, config.augment, config.seed)
+        steps = config.epochs * int(np.ceil(len(train_x) / config.batch_size))
         model.compile(
-            optimizer=keras.optimizers.Adam(_learning_rate(lr, schedule, steps)),
+            optimizer=keras.optimizers.Adam(_learning_rate(config.lr, config.schedule, steps)),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
             jit_compile=jit,
@@ -79,21 +90,46 @@ def run(cell, units, layers, bidirectional, dropout, augment, epochs, batch_size
     extra = [keras.callbacks.TensorBoard(str(logdir))] if logdir is not None else []
     started = time.monotonic()
     best_val, history = fit_resumable(
-        model, train_data, val_data, epochs, workdir, epoch_seeds,
+        model, train_data, val_data, config.epochs, workdir, epoch_seeds,
         monitor="val_accuracy", mode="max", resume=resume, extra_callbacks=extra,
     )
     seconds_per_epoch = (time.monotonic() - started) / len(history.history["loss"])
 
-    test_data = data.eval_dataset(test_x, test_y, batch_size)
+    test_data = data.eval_dataset(test_x, test_y, config.batch_size)
     test_loss, test_accuracy = model.evaluate(test_data, verbose=0)
     click.echo(f"best validation accuracy: {best_val:.2%}")
     click.echo(f"test accuracy: {test_accuracy:.2%} (loss {test_loss:.4f}, {len(test_x):,} digits)")
     saved = save_model_atomically(model, workdir / "model.keras")
-    version = export(model, out, example_images=data.to_float(test_x[:1]))
-    (workdir / "results.json").write_text(json.dumps({
+    results = {
         "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
         "best_val_accuracy": best_val, "parameters": model.count_params(),
-        "seconds_per_epoch": seconds_per_epoch,
-        "keras_file": str(saved), "saved_model": str(version),
-    }, indent=1))
-    click.echo(f"saved {saved} and exported {version}")
+        "seconds_per_epoch": seconds_per_epoch, "keras_file": str(saved),
+    }
+    export_run(workdir, out, model, results)
+
+
+def export_run(workdir, out, model=None, results=None):
+    """Exports a trained run's model.keras as the next SavedModel version, then results.json.
+
+    Called at the end of `run`, and by `kerasrnn mnist export` for a run
+    whose export failed (an unwritable --out, a full disk).
+    """
+    workdir = Path(workdir)
+    if model is None:
+        import kerasrnn.layers  # noqa: F401  (registers the cells for the .keras file)
+
+        source = workdir / "model.keras"
+        if not source.is_file():
+            raise UserError(f"{workdir}: no model.keras (has a training run finished there?)")
+        try:
+            model = keras.saving.load_model(source)
+        except Exception as error:  # Keras raises many types for a bad file
+            raise UserError(f"{source}: cannot load it ({error})") from None
+    run_folder.check_writable(Path(out) / MODEL_NAME, "--out")
+    version = export(model, out)
+    results_path = workdir / "results.json"
+    results = results or (json.loads(results_path.read_text()) if results_path.is_file() else {})
+    results["saved_model"] = str(version)
+    results_path.write_text(json.dumps(results, indent=1))
+    click.echo(f"saved {workdir / 'model.keras'} and exported {version}")
+    return version

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from kerasrnn import training
-from kerasrnn.training import UserError
+from kerasrnn.apps.common.datasets import tfds_load
+from kerasrnn.errors import UserError
 
 VALIDATION_FRACTION = 0.1
 
@@ -36,15 +36,7 @@ def tfds_text(name="tiny_shakespeare"):
     """The train, validation and test splits of a tensorflow-datasets text, joined."""
     import tensorflow_datasets as tfds
 
-    if not tfds.builder(name).is_prepared() and not training.network_reachable():
-        raise UserError(
-            f"{name} is not in the tensorflow-datasets folder and the network is unreachable:"
-            " pass --text FILE (e.g. ../shared/data/tinyshakespeare/input.txt)"
-        )
-    try:
-        splits = tfds.load(name, split=["train", "validation", "test"])
-    except Exception as error:  # tfds wraps download and preparation errors in many types
-        raise UserError(f"tensorflow-datasets could not load {name}: {error}") from None
+    splits = tfds_load(name, ["train", "validation", "test"], "--text FILE (any UTF-8 text)")
     return "".join(
         example["text"].decode("utf-8") for split in splits for example in tfds.as_numpy(split)
     )

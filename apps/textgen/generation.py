@@ -15,8 +15,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasrnn.apps.common import model_lookup
 from kerasrnn.apps.textgen.model import recurrent_cells
-from kerasrnn.export import DEFAULT_BASE_DIR, export_version
+from kerasrnn.errors import UserError
+from kerasrnn.serving.export import DEFAULT_BASE_DIR, export_version
 
 MODEL_NAME = "textgen"
 
@@ -221,3 +223,27 @@ def export(model, vocab, base_dir=DEFAULT_BASE_DIR):
         "inputs": {"prompt": ["ROMEO:"], "length": 60, "temperature": 0.8, "seed": 7}
     }
     return export_version(write, MODEL_NAME, base_dir=base_dir, example_request=request)
+
+
+SIGNATURES = ("serving_default", "step", "vocabulary")
+
+
+def load(path=None):
+    """A textgen SavedModel (default: see model_lookup) and the folder it came from."""
+    path = model_lookup.resolve(MODEL_NAME, path)
+    if not (path / "saved_model.pb").is_file():
+        raise UserError(f"{path}: not a SavedModel folder (no saved_model.pb)")
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as error:  # a corrupt saved_model.pb, missing variables, ...
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(f"{path}: cannot load this SavedModel ({reason})") from None
+    missing = set(SIGNATURES) - set(loaded.signatures)
+    if missing:
+        raise UserError(f"{path}: not a textgen SavedModel (no {', '.join(sorted(missing))})")
+    return loaded, path
+
+
+def vocabulary(loaded):
+    """The characters of a loaded textgen SavedModel, in id order."""
+    return [c.decode("utf-8") for c in loaded.signatures["vocabulary"]()["characters"].numpy()]

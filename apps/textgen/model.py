@@ -1,31 +1,39 @@
 """The character model: Embedding -> 1 to 3 recurrent layers -> Dense(vocabulary).
 
 Trained on windows of `seq_len` characters to predict each next character
-(logits). The vocabulary lives in the model's config, so a saved model can
-sample with no training data around.
+(logits). The model holds no vocabulary: training writes it to the run
+folder (vocabulary.json), and the SavedModel carries it as its `vocabulary`
+signature, so sampling needs no training data around.
 """
 
 import keras
 
-import kerasrnn
-
-# Our layers rather than `keras.layers.RNN(cell)`: the same cells and weights,
-# but on TensorFlow their gradient is kerasrnn/bptt.py's, which trained the
-# 60-minute recipe's model 1.17 times as fast on the 2-core CPU
-# (benchmarks/textgen_training.py).
-LAYERS = {"lstm": kerasrnn.LSTM, "gru": kerasrnn.GRU, "rnn": kerasrnn.SimpleRNN}
+from kerasrnn.apps.common.choices import layer_class
 
 EMBEDDING = 64
 
 
 def build_model(vocab, cell="gru", units=512, layers=1, dropout=0.0, embedding=EMBEDDING,
                 seed=None):
-    """The language model, uncompiled. Its name records the vocabulary size."""
-    layer_class = LAYERS[cell]
+    """The language model, uncompiled.
+
+    Built from kerasrnn's layers rather than `keras.layers.RNN(cell)`: the
+    same cells and weights, but on TensorFlow their gradient is the
+    written-out one of kerasrnn/bptt.py, which trains faster (docs/speed.md).
+
+    Args:
+        vocab: The characters, in id order; only their number is used.
+        cell: "lstm", "gru" or "rnn".
+        units: Size of each recurrent layer's state.
+        layers: Stacked recurrent layers, each returning its whole sequence.
+        dropout: On each recurrent layer's input, and before the output layer.
+        embedding: Size of the character embedding.
+        seed: Seed of the dropout masks.
+    """
     inputs = keras.Input((None,), dtype="int32", name="ids")
     h = keras.layers.Embedding(len(vocab), embedding, name="embedding")(inputs)
     for i in range(layers):
-        h = layer_class(
+        h = layer_class(cell)(
             units, dropout=dropout, recurrent_dropout=0.0, seed=seed,
             return_sequences=True, name=f"{cell}_{i}",
         )(h)

@@ -1,43 +1,36 @@
 """The textgen training program, called by `kerasrnn textgen train`.
 
-    text -> vocabulary -> windows -> model -> fit (epochs or minutes) -> best weights
-         -> validation loss in nats and bits per character -> model.keras -> SavedModel
+    check folders -> text -> vocabulary -> windows -> model -> fit (epochs or minutes)
+         -> best weights -> validation loss in nats and bits per character
+         -> model.keras -> SavedModel
 """
 
 import json
 import math
 import time
+from pathlib import Path
 
 import click
 import keras
 
-from kerasrnn.apps.textgen import data
-from kerasrnn.apps.textgen.generation import export
-from kerasrnn.apps.textgen.model import build_model
-from kerasrnn.distribute import (
+from kerasrnn.apps.common import run_folder
+from kerasrnn.apps.common.strategies import (
     any_worker,
     chief_or_scratch,
     describe,
     make_strategy,
     mean_over_workers,
 )
-from kerasrnn.training import (
+from kerasrnn.apps.common.training import (
     EpochSeeds,
     fit_resumable,
-    prepare_workdir,
     save_model_atomically,
     set_seed,
 )
-
-# min-char-rnn (Karpathy, 2015): vanilla RNN, hidden 100, 25 steps, Adagrad 0.1,
-# every gradient clipped to [-5, 5].
-PRESETS = {
-    "min-char-rnn": dict(cell="rnn", units=100, layers=1, seq_len=25, optimizer="adagrad",
-                         lr=0.1, clipvalue=5.0, clipnorm=None),
-}
-RUN_DEFINING = ("text", "dataset", "cell", "units", "layers", "seq_len", "batch_size",
-                "epochs", "minutes", "lr", "lr_schedule", "clipnorm", "clipvalue", "optimizer",
-                "dropout", "random_offsets", "seed")
+from kerasrnn.apps.textgen import data
+from kerasrnn.apps.textgen.generation import MODEL_NAME, export
+from kerasrnn.apps.textgen.model import build_model
+from kerasrnn.errors import UserError
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -52,13 +45,20 @@ class TimeBudget(keras.callbacks.Callback):
         self.seconds = minutes * 60
         self.strategy = strategy
         self.start = None
+        self.cut = None  # (epoch, steps run, steps in an epoch) when it stopped an epoch
 
     def on_train_begin(self, logs=None):
         self.start = time.monotonic()
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
     def on_train_batch_end(self, batch, logs=None):
         if any_worker(self.strategy, time.monotonic() - self.start > self.seconds):
             self.model.stop_training = True
+            steps = self.params.get("steps")
+            if steps is not None and batch + 1 < steps:
+                self.cut = (self.epoch, batch + 1, steps)
 
 
 class CosineOverMinutes(keras.callbacks.Callback):
@@ -92,6 +92,18 @@ class CosineOverMinutes(keras.callbacks.Callback):
         self.model.optimizer.learning_rate = self.rate(elapsed)
 
 
+class PartialEpochProgbar(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar, except that an epoch the time budget cut short
+    ends at the step it reached (71/155), not at a full epoch (155/155)."""
+
+    def _finalize_progbar(self, logs):
+        if self.model.stop_training and self.target and 0 < self.seen < self.target:
+            self._maybe_init_progbar()
+            self.progbar.update(self.seen, list((logs or {}).items()), finalize=True)
+            return
+        super()._finalize_progbar(logs)
+
+
 class SmoothedLoss(keras.callbacks.Callback):
     """min-char-rnn's progress line: loss per sequence, smoothed over iterations."""
 
@@ -119,65 +131,105 @@ def _optimizer(name, lr, clipnorm, clipvalue, schedule=None, total_steps=None):
     return keras.optimizers.Adam(lr, **clip)
 
 
-def run(text, dataset, cell, units, layers, seq_len, batch_size, epochs, minutes, lr,
-        lr_schedule, clipnorm, dropout, random_offsets, preset, seed, resume, workdir, out,
-        strategy):
-    optimizer, clipvalue = "adam", None
-    if preset:
-        settings = PRESETS[preset]
-        cell, units, layers, seq_len = (settings[k] for k in ("cell", "units", "layers",
-                                                               "seq_len"))
-        optimizer, lr = settings["optimizer"], settings["lr"]
-        clipnorm, clipvalue = settings["clipnorm"], settings["clipvalue"]
-        click.echo(f"preset {preset}: {settings}")
-    options = dict(locals())
-    set_seed(seed)
+def run(config, *, workdir, out, resume=False, restart=False, strategy="default",
+        smoothed_loss=False):
+    """Trains and exports the character model that `config` (a TrainConfig) describes.
+
+    Args:
+        config: What defines the run (apps/textgen/config.py), presets applied.
+        workdir: The run folder (backup, best weights, history, model.keras).
+        out: The export base: the SavedModel goes to `out/textgen/<next>`.
+        resume, restart: Continue, or discard, an interrupted run in `workdir`.
+        strategy: "default", "mirrored" or "multiworker".
+        smoothed_loss: Print min-char-rnn's smoothed loss every 100 steps.
+    """
+    set_seed(config.seed)
     distribution = make_strategy(strategy, resume)
     if strategy != "default":
         click.echo(f"strategy: {strategy}, {describe(distribution)}")
     # Only the chief keeps files; other workers write to a scratch folder.
     workdir, out, _ = chief_or_scratch(distribution, workdir, out, None)
-    prepare_workdir(workdir, {k: options[k] for k in RUN_DEFINING}, resume)
+    run_folder.check_writable(Path(out) / MODEL_NAME, "--out")
+    run_folder.start(workdir, config, resume, restart, app="textgen")
 
-    corpus = data.read_text(text) if text is not None else data.tfds_text(dataset)
+    corpus = (data.read_text(config.text) if config.text is not None
+              else data.tfds_text(config.dataset))
     vocab = data.vocabulary(corpus)
     ids = data.encode(corpus, vocab)
-    train_ids, val_ids, batch_size = data.split(ids, seq_len, batch_size, random_offsets)
+    train_ids, val_ids, batch_size = data.split(ids, config.seq_len, config.batch_size,
+                                                config.random_offsets)
     click.echo(f"text: {len(corpus):,} characters, {len(vocab)} distinct; "
                f"{len(train_ids):,} for training, {len(val_ids):,} held out")
-    epoch_seeds = EpochSeeds(seed)
-    train_data = data.windows(train_ids, seq_len, batch_size, epoch_seeds, random_offsets)
-    val_data = data.windows(val_ids, seq_len, batch_size)
+    epoch_seeds = EpochSeeds(config.seed)
+    train_data = data.windows(train_ids, config.seq_len, batch_size, epoch_seeds,
+                              config.random_offsets)
+    val_data = data.windows(val_ids, config.seq_len, batch_size)
 
     with distribution.scope():
-        model = build_model(vocab, cell, units, layers, dropout, seed=seed)
+        model = build_model(vocab, config.cell, config.units, config.layers, config.dropout,
+                            seed=config.seed)
         model.compile(
-            optimizer=_optimizer(optimizer, lr, clipnorm, clipvalue, lr_schedule,
-                                 epochs * int(train_data.cardinality())),
+            optimizer=_optimizer(config.optimizer, config.lr, config.clipnorm, config.clipvalue,
+                                 config.lr_schedule,
+                                 config.epochs * int(train_data.cardinality())),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
     click.echo(f"model: {model.name}, {model.count_params():,} parameters")
     (workdir / "vocabulary.json").write_text(json.dumps(vocab))
 
-    extra = [TimeBudget(minutes, distribution)] if minutes is not None else []
-    if lr_schedule == "cosine-minutes":
-        extra.append(CosineOverMinutes(lr, minutes, distribution))
-    if preset == "min-char-rnn":
-        extra.append(SmoothedLoss(len(vocab), seq_len))
+    budget = TimeBudget(config.minutes, distribution)
+    extra = [budget, PartialEpochProgbar()]
+    if config.lr_schedule == "cosine-minutes":
+        extra.append(CosineOverMinutes(config.lr, config.minutes, distribution))
+    if smoothed_loss:
+        extra.append(SmoothedLoss(len(vocab), config.seq_len))
     started = time.monotonic()
     val_loss, history = fit_resumable(
-        model, train_data, val_data, epochs, workdir, epoch_seeds,
+        model, train_data, val_data, config.epochs, workdir, epoch_seeds,
         monitor="val_loss", mode="min", resume=resume, extra_callbacks=extra,
     )
     trained_minutes = (time.monotonic() - started) / 60
+    if budget.cut is not None:
+        epoch, ran, steps = budget.cut
+        click.echo(f"--minutes {config.minutes:g} ended epoch {epoch + 1} after {ran} of its"
+                   f" {steps} steps; its validation loss counts like any epoch's")
 
     click.echo(f"best validation loss: {val_loss:.4f} nats/char, "
                f"{val_loss / math.log(2):.4f} bits/char ({trained_minutes:.1f} minutes)")
-    saved = save_model_atomically(model, workdir / "model.keras")
-    version = export(model, vocab, out)
-    (workdir / "results.json").write_text(json.dumps({
+    save_model_atomically(model, workdir / "model.keras")
+    results = {
         "val_loss": val_loss, "bits_per_char": val_loss / math.log(2),
         "minutes": trained_minutes, "epochs": len(history.history["loss"]),
-        "parameters": model.count_params(), "saved_model": str(version),
-    }, indent=1))
-    click.echo(f"saved {saved} and exported {version}")
+        "last_epoch_partial": budget.cut is not None,
+        "parameters": model.count_params(),
+    }
+    export_run(workdir, out, model, results)
+
+
+def export_run(workdir, out, model=None, results=None):
+    """Exports a trained run's model.keras as the next SavedModel version, then results.json.
+
+    Called at the end of `run`, and by `kerasrnn textgen export` for a run
+    whose export failed (an unwritable --out, a full disk).
+    """
+    workdir = Path(workdir)
+    vocab_path = workdir / "vocabulary.json"
+    if model is None:
+        import kerasrnn.layers  # noqa: F401  (registers the layers for the .keras file)
+
+        source = workdir / "model.keras"
+        if not source.is_file() or not vocab_path.is_file():
+            raise UserError(f"{workdir}: no model.keras and vocabulary.json"
+                            " (has a training run finished there?)")
+        try:
+            model = keras.saving.load_model(source)
+        except Exception as error:  # Keras raises many types for a bad file
+            raise UserError(f"{source}: cannot load it ({error})") from None
+    run_folder.check_writable(Path(out) / MODEL_NAME, "--out")
+    version = export(model, json.loads(vocab_path.read_text()), out)
+    results_path = workdir / "results.json"
+    results = results or (json.loads(results_path.read_text()) if results_path.is_file() else {})
+    results["saved_model"] = str(version)
+    results_path.write_text(json.dumps(results, indent=1))
+    click.echo(f"saved {workdir / 'model.keras'} and exported {version}")
+    return version

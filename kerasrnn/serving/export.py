@@ -14,19 +14,32 @@ rather than replace a version that already exists, so two exports racing for
 the same number end up with two different numbers.
 """
 
+import fcntl
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from google.protobuf import text_format
-from tensorflow_serving.config import model_server_config_pb2
-
 DEFAULT_BASE_DIR = Path("saved_models")
 DEFAULT_SERVING_ROOT = "/models"  # where the official tensorflow/serving image mounts models
 CONFIG_NAME = "models.config"
+STAGING_PREFIX = ".partial-"  # not a number: TF Serving never loads a folder being written
 EXAMPLE_REQUEST = Path("assets.extra") / "example_request.json"
+
+
+def pretrained_dir():
+    """The folder of the pretrained models that come with kerasrnn, or None.
+
+    Installed from a wheel, they are the package data `kerasrnn/pretrained/`
+    (the repository's saved_models/, newest versions only); in a checkout of
+    the repository, they are its saved_models/ folder.
+    """
+    package = Path(__file__).resolve().parent.parent  # the kerasrnn package
+    for candidate in (package / "pretrained", package.parent / "saved_models"):
+        if candidate.is_dir():
+            return candidate
+    return None
 
 
 def versions(model_dir):
@@ -60,6 +73,40 @@ def _fsync_dir(path):
         os.close(fd)
 
 
+def _umask():
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def readable_by_others(path):
+    """Gives a file made by mkstemp (0600) the mode an ordinary file gets (0644 by umask).
+
+    TF Serving often runs as another user, and must read what is exported.
+    """
+    os.chmod(path, 0o666 & ~_umask())
+
+
+def _remove_abandoned_staging(model_dir):
+    """Removes staging folders of exports that were killed before their rename.
+
+    One that is still being written by another process is left alone: its
+    owner holds an flock on it (see `export_version`).
+    """
+    for staging in Path(model_dir).glob(f"{STAGING_PREFIX}*"):
+        try:
+            fd = os.open(staging, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a live export
+        finally:
+            os.close(fd)
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def export_version(write, name, base_dir=DEFAULT_BASE_DIR, example_request=None,
                    serving_root=None):
     """Writes a new version of model `name` and returns its folder.
@@ -80,13 +127,16 @@ def export_version(write, name, base_dir=DEFAULT_BASE_DIR, example_request=None,
     """
     model_dir = Path(base_dir) / name
     model_dir.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_staging(model_dir)
     # A sibling of the versions (so the rename stays on one file system) whose
     # name is not a number (so TF Serving never loads it).
-    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=model_dir))
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=model_dir))
     # mkdtemp makes it private (0700); a server running as another user must read it.
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)
+    staging.chmod(0o777 & ~_umask())
+    # Held while this export writes, so that a concurrent export's clean-up
+    # (`_remove_abandoned_staging`) tells this live folder from an abandoned one.
+    lock = os.open(staging, os.O_RDONLY)
+    fcntl.flock(lock, fcntl.LOCK_EX)
     try:
         write(str(staging))
         if not (staging / "saved_model.pb").is_file():
@@ -107,6 +157,8 @@ def export_version(write, name, base_dir=DEFAULT_BASE_DIR, example_request=None,
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        os.close(lock)
     _fsync_dir(model_dir)
     write_models_config(base_dir, serving_root)
     return target
@@ -122,6 +174,9 @@ def model_names(base_dir=DEFAULT_BASE_DIR):
 
 def models_config(names, serving_root=DEFAULT_SERVING_ROOT):
     """The text-format `ModelServerConfig` serving `names` from `serving_root`."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
     config = model_server_config_pb2.ModelServerConfig()
     for name in names:
         entry = config.model_config_list.config.add()
@@ -132,12 +187,22 @@ def models_config(names, serving_root=DEFAULT_SERVING_ROOT):
 
 
 def parse_models_config(text):
-    """Parses a models.config text into a `ModelServerConfig` proto."""
+    """Parses a models.config text into a `ModelServerConfig` proto.
+
+    Raises `google.protobuf.text_format.ParseError` on a malformed text.
+    """
+    # Imported here: the protos import TensorFlow, which listing versions
+    # (model lookup, --help) must not.
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
     return text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
 
 
 def current_serving_root(base_dir=DEFAULT_BASE_DIR):
     """The serving root that `base_dir/models.config` uses, or the default."""
+    from google.protobuf import text_format
+
     path = Path(base_dir) / CONFIG_NAME
     try:
         entries = parse_models_config(path.read_text()).model_config_list.config
@@ -166,6 +231,7 @@ def write_models_config(base_dir=DEFAULT_BASE_DIR, serving_root=None):
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        readable_by_others(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

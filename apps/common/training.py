@@ -1,42 +1,20 @@
-"""What the apps' training programs share: cell choice, seeding,
-epoch-reproducible shuffling, resumable fits, and errors meant for the user.
+"""What the apps' training programs share: seeding, epoch-reproducible
+shuffling, and fits that can be killed and resumed.
 
-TensorFlow-specific, like export.py: the cells themselves stay backend-neutral.
+TensorFlow-specific: the library's cells and layers stay backend-neutral.
 """
 
-import json
 import math
 import os
-import shutil
-import socket
 import tempfile
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from kerasrnn.cells import GRUCell, LSTMCell, SimpleRNNCell
+from kerasrnn.apps.common import run_folder
 from kerasrnn.errors import UserError
-
-__all__ = ["CELLS", "UserError", "set_seed"]
-
-CELLS = {"lstm": LSTMCell, "gru": GRUCell, "rnn": SimpleRNNCell}
-
-
-TFDS_HOST = ("storage.googleapis.com", 443)  # where tensorflow-datasets downloads from
-
-
-def network_reachable(host=TFDS_HOST, timeout=3.0):
-    """Whether `host` answers within `timeout` seconds.
-
-    Checked before a tensorflow-datasets download: offline, tfds itself spends
-    minutes in retries before it fails.
-    """
-    try:
-        socket.create_connection(host, timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+from kerasrnn.serving.export import readable_by_others
 
 
 def set_seed(seed, deterministic=True):
@@ -112,6 +90,7 @@ def save_model_atomically(model, path):
     os.close(fd)
     try:
         model.save(tmp)
+        readable_by_others(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -137,34 +116,6 @@ def best_so_far(history_csv, monitor, lower_is_better=False):
     return min(values) if lower_is_better else max(values)
 
 
-def prepare_workdir(workdir, defining, resume):
-    """Starts a fresh run in `workdir`, or checks that `--resume` continues the same one.
-
-    Args:
-        workdir: The run's folder: Keras's backup, best weights, history.csv.
-        defining: The options that define the run, saved to run.json; a
-            resumed run must be given the same.
-        resume: Whether this run continues an interrupted one.
-    """
-    workdir = Path(workdir)
-    run_file = workdir / "run.json"
-    defining = json.loads(json.dumps(defining, default=str))  # paths as strings
-    if resume:
-        if not (workdir / "backup").is_dir() or not run_file.is_file():
-            raise UserError(f"{workdir}: no interrupted run to resume (no backup there)")
-        before = json.loads(run_file.read_text())
-        changed = {k: (before.get(k), v) for k, v in defining.items() if before.get(k) != v}
-        if changed:
-            said = ", ".join(f"{k} was {old!r}, now {new!r}" for k, (old, new) in changed.items())
-            raise UserError(f"--resume needs the options of the interrupted run: {said}")
-        return
-    for stale in ("backup", "best.weights.h5", "history.csv", "results.json"):
-        target = workdir / stale
-        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
-    workdir.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps(defining, indent=1))
-
-
 def fit_resumable(model, train_data, val_data, epochs, workdir, epoch_seeds, monitor, mode,
                   resume, extra_callbacks=()):
     """`model.fit` that can be killed and resumed, keeping the best epoch's weights.
@@ -172,7 +123,9 @@ def fit_resumable(model, train_data, val_data, epochs, workdir, epoch_seeds, mon
     Adds to `extra_callbacks`: `epoch_seeds`, Keras's BackupAndRestore in
     `workdir/backup`, the best weights by `monitor` in
     `workdir/best.weights.h5` (a resumed run starts from the best value in
-    `workdir/history.csv`, which CSVLogger keeps), and TerminateOnNaN. Loads
+    `workdir/history.csv`, which CSVLogger keeps), the removal of a previous
+    run's discarded files once an epoch ends (see run_folder), and
+    TerminateOnNaN. Loads
     the best weights into `model` at the end.
 
     Returns:
@@ -189,6 +142,10 @@ def fit_resumable(model, train_data, val_data, epochs, workdir, epoch_seeds, mon
             initial_value_threshold=best_so_far(history_path, monitor, lower_is_better),
         ),
         keras.callbacks.CSVLogger(str(history_path), append=resume),
+        # After the backup and the history of this run's first epoch are written.
+        keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: run_folder.discard_previous(workdir)
+        ),
         keras.callbacks.TerminateOnNaN(),
         *extra_callbacks,
     ]

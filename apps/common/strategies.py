@@ -21,12 +21,11 @@ import tempfile
 from pathlib import Path
 
 import tensorflow as tf
-from keras.src import tree
 from keras.src.backend.tensorflow import trainer as keras_tf_trainer
 
+from kerasrnn.apps.common import keras_multiworker_patch
+from kerasrnn.apps.common.choices import STRATEGIES
 from kerasrnn.errors import UserError
-
-STRATEGIES = ("default", "mirrored", "multiworker")
 
 # A collective op waiting longer than this for the other workers fails instead
 # of hanging. Generous, because the first one waits for every worker to start.
@@ -50,7 +49,7 @@ def make_strategy(name, resume=False):
             raise UserError("--resume does not work with --strategy multiworker:"
                             " start the run again")
         _check_tf_config()
-        _patch_keras_fit_for_multi_worker()
+        keras_multiworker_patch.apply()
         return tf.distribute.MultiWorkerMirroredStrategy(
             communication_options=tf.distribute.experimental.CommunicationOptions(
                 timeout_seconds=COLLECTIVE_TIMEOUT_SECONDS
@@ -147,55 +146,3 @@ def _check_tf_config():
             "TF_CONFIG must be JSON with cluster.worker (a list of host:port) and"
             f" task.type and task.index ({type(error).__name__}: {error})"
         ) from None
-
-
-def _patch_keras_fit_for_multi_worker():
-    """Lets Keras 3's `fit` run under MultiWorkerMirroredStrategy.
-
-    keras-team/keras#20585: Keras 3's TensorFlow trainer fails under this
-    strategy in two places (TensorFlow's own multi-worker Keras tutorial fails
-    the same way since TF 2.16):
-
-    1. Before the first step it averages the first batch over all replicas,
-       only to learn the batch's shapes; across workers that average fails on
-       the PerReplica batch. This worker's first replica's batch has the same
-       shapes.
-    2. It averages each step's logs over the workers along axis 0, which the
-       scalar losses and metrics do not have. Averaging them as they are is
-       what the logs mean.
-
-    Replaced for this process only, and only when the multi-worker strategy
-    is asked for.
-    """
-    trainer_class = keras_tf_trainer.TensorFlowTrainer
-    if getattr(trainer_class, "_kerasrnn_multi_worker_patch", False):
-        return
-    if not (hasattr(trainer_class, "_maybe_symbolic_build")
-            and hasattr(keras_tf_trainer, "reduce_per_replica")
-            and hasattr(keras_tf_trainer, "_collective_all_reduce_multi_worker")):
-        raise UserError("--strategy multiworker: this Keras version's trainer is not the one"
-                        " kerasrnn knows how to run across workers")
-    symbolic_build = trainer_class._maybe_symbolic_build
-    reduce_per_replica = keras_tf_trainer.reduce_per_replica
-
-    def first_local_value(value):
-        if isinstance(value, tf.distribute.DistributedValues):
-            return value.values[0]
-        return value
-
-    def maybe_symbolic_build(self, iterator=None, data_batch=None):
-        if iterator is not None and self._distribute_strategy is not None:
-            for _, _, batches in iterator:
-                data_batch = tree.map_structure(first_local_value, next(batches))
-                break
-            iterator = None
-        return symbolic_build(self, iterator=iterator, data_batch=data_batch)
-
-    def reduce_logs(values, strategy, reduction):
-        if reduction in ("auto", "mean") and _multi_worker(strategy):
-            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
-        return reduce_per_replica(values, strategy, reduction)
-
-    trainer_class._maybe_symbolic_build = maybe_symbolic_build
-    keras_tf_trainer.reduce_per_replica = reduce_logs
-    trainer_class._kerasrnn_multi_worker_patch = True

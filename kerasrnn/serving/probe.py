@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-# The same path as kerasrnn.export.EXAMPLE_REQUEST, written again because this
+# The same path as kerasrnn.serving.export.EXAMPLE_REQUEST, written again because this
 # file must not import kerasrnn.
 EXAMPLE_REQUEST = Path("assets.extra") / "example_request.json"
 

@@ -8,15 +8,19 @@ from pathlib import Path, PurePosixPath
 import click
 from google.protobuf import text_format
 
-from kerasrnn.export import (
+from kerasrnn import quiet
+from kerasrnn.serving.export import (
     CONFIG_NAME,
     DEFAULT_BASE_DIR,
+    STAGING_PREFIX,
+    model_names,
     parse_models_config,
+    pretrained_dir,
     versions,
     write_models_config,
 )
 
-PROBE = Path(__file__).with_name("serving_probe.py")
+PROBE = Path(__file__).with_name("probe.py")
 PROBE_TIMEOUT_S = 600
 
 
@@ -101,17 +105,20 @@ def _print_examples(reports, base_dir, host):
             click.echo("```\n")
 
 
-@click.group()
+@click.group(cls=quiet.Group)
 def serving():
     """Check SavedModels the way TensorFlow Serving loads them."""
 
 
+def _default_directory():
+    """./saved_models where it holds a model, else the pretrained models installed with kerasrnn."""
+    if model_names(DEFAULT_BASE_DIR):
+        return DEFAULT_BASE_DIR
+    return pretrained_dir() or DEFAULT_BASE_DIR
+
+
 @serving.command()
-@click.argument(
-    "directory",
-    default=str(DEFAULT_BASE_DIR),
-    type=click.Path(file_okay=False, path_type=Path),
-)
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--print-examples",
     is_flag=True,
@@ -124,7 +131,10 @@ def serving():
     help="The REST address the printed curl commands use.",
 )
 def check(directory, print_examples, host):
-    """Load every model version under DIRECTORY (default saved_models) as TF Serving does.
+    """Load every model version under DIRECTORY as TF Serving does.
+
+    DIRECTORY defaults to ./saved_models where it holds a model, else the
+    pretrained models installed with kerasrnn.
 
     In a separate process that never imports kerasrnn, each numbered version is
     loaded with the session-based SavedModel loader under tag `serve`; its
@@ -137,8 +147,16 @@ def check(directory, print_examples, host):
     Exits 1 with one line per problem: a missing or unparsable models.config
     or one naming a missing folder, a version with no saved_model.pb, one the
     loader rejects (a partial model), no serving_default, or a signature that
-    fails to run.
+    fails to run. A staging folder left by a killed export is a warning (the
+    next export of that model removes it).
+
+    \b
+    Example:
+      kerasrnn serving check saved_models
     """
+    if directory is None:
+        directory = _default_directory()
+        click.echo(f"checking {directory}", err=True)
     if not directory.is_dir():
         raise click.ClickException(f"{directory}: no such folder")
     version_dirs = [
@@ -150,6 +168,9 @@ def check(directory, print_examples, host):
     if not version_dirs:
         raise click.ClickException(f"{directory}: no model versions (folders <model>/<number>)")
     problems = _config_problems(directory)
+    for leftover in sorted(directory.glob(f"*/{STAGING_PREFIX}*")):
+        click.echo(f"warning: {leftover}: staging folder of an export that did not finish"
+                   " (TF Serving ignores it; the next export of this model removes it)", err=True)
     reports = run_probe(version_dirs)
     good = []
     for report in reports:
@@ -185,6 +206,10 @@ def config(directory, serving_root):
 
     Exports keep the serving root the file already uses, so setting it once
     here is enough.
+
+    \b
+    Example:
+      kerasrnn serving config saved_models --serving-root /models
     """
     path = write_models_config(directory, serving_root)
     click.echo(path.read_text().rstrip())

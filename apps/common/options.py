@@ -1,0 +1,60 @@
+"""The click options both apps' commands share, written once.
+
+Each function returns a decorator. Nothing here imports Keras or TensorFlow:
+`--help` must answer at once.
+"""
+
+from pathlib import Path
+
+import click
+
+from kerasrnn.apps.common.choices import CELLS, STRATEGIES
+
+
+def cell(default):
+    return click.option("--cell", type=click.Choice(list(CELLS)), default=default,
+                        show_default=True, help="Recurrent cell: LSTM, GRU or SimpleRNN.")
+
+
+def seed(default=0):
+    return click.option("--seed", type=int, default=default, show_default=True,
+                        help="Seed of the data order, initial weights and dropout.")
+
+
+def model(app):
+    return click.option(
+        "--model", "model_path", type=click.Path(path_type=Path),
+        help=f"A SavedModel folder (a version, or a model folder for its newest). Default:"
+        f" the newest ./saved_models/{app}/N, else the pretrained model installed with"
+        " kerasrnn.",
+    )
+
+
+def run_folders(app):
+    """--resume, --restart, --workdir and --out of a training command."""
+
+    def decorate(command):
+        for option in reversed([
+            click.option("--resume", is_flag=True,
+                         help="Continue the interrupted run in --workdir from its last"
+                         " finished epoch."),
+            click.option("--restart", is_flag=True,
+                         help="Discard an interrupted run in --workdir and start afresh."),
+            click.option("--workdir", type=click.Path(path_type=Path),
+                         default=Path("runs") / app, show_default=True,
+                         help="Run folder: backup, best weights, history.csv, model.keras."),
+            click.option("--out", type=click.Path(path_type=Path), default=Path("saved_models"),
+                         show_default=True,
+                         help=f"Export the SavedModel to OUT/{app}/<next version>."),
+        ]):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def strategy():
+    return click.option(
+        "--strategy", type=click.Choice(STRATEGIES), default="default", show_default=True,
+        help="tf.distribute strategy: one device, all local GPUs, or TF_CONFIG's hosts.",
+    )

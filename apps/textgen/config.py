@@ -1,0 +1,42 @@
+"""What defines a textgen training run: one frozen object, saved as run.json.
+
+`kerasrnn textgen train` builds it from its options (their defaults are
+these), and `--resume` checks that the interrupted run had the same one.
+"""
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    text: Path | None = None  # a UTF-8 file; None: the tensorflow-datasets text
+    dataset: str = "tiny_shakespeare"
+    cell: str = "gru"  # "lstm", "gru" or "rnn"
+    units: int = 512
+    layers: int = 1
+    seq_len: int = 100  # characters per training window (truncated BPTT)
+    batch_size: int = 64
+    epochs: int = 50  # an upper bound: `minutes` usually ends the run first
+    minutes: float = 20.0  # the time budget
+    lr: float = 2e-3  # the peak, with a cosine schedule
+    lr_schedule: str = "constant"  # "constant", "cosine" (over epochs), "cosine-minutes"
+    optimizer: str = "adam"  # or "adagrad" (min-char-rnn)
+    clipnorm: float | None = 5.0
+    clipvalue: float | None = None
+    dropout: float = 0.0
+    random_offsets: bool = False  # new window offsets each epoch
+    seed: int = 0
+
+
+# min-char-rnn (Karpathy, 2015): vanilla RNN, hidden 100, 25 steps, Adagrad 0.1,
+# every gradient clipped to [-5, 5].
+PRESETS = {
+    "min-char-rnn": dict(cell="rnn", units=100, layers=1, seq_len=25, optimizer="adagrad",
+                         lr=0.1, clipvalue=5.0, clipnorm=None),
+}
+
+
+def with_preset(config, preset):
+    """`config` with the settings of `preset` (a name in PRESETS, or None) in place."""
+    return replace(config, **PRESETS[preset]) if preset else config

@@ -1,0 +1,93 @@
+"""First contact: `--help` is instant (no TensorFlow, no Keras) and commands are quiet."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Every --help and --version, through click's runner, in a fresh process
+# (this one imported TensorFlow long ago); then which heavy modules it holds.
+HELP_EVERYWHERE = """
+import json, sys
+import click
+from click.testing import CliRunner
+from kerasrnn.cli import main
+
+runner = CliRunner()
+invocations = [["--help"], ["--version"]]
+root = click.Context(main)
+for name in main.list_commands(root):
+    group = main.get_command(root, name)
+    invocations.append([name, "--help"])
+    for sub in group.list_commands(click.Context(group)):
+        invocations.append([name, sub, "--help"])
+failed = []
+for args in invocations:
+    result = runner.invoke(main, args)
+    if result.exit_code != 0 or not result.output:
+        failed.append([args, result.exit_code, result.output[-300:]])
+heavy = sorted(m for m in ("tensorflow", "keras", "torch", "jax") if m in sys.modules)
+print(json.dumps({"invocations": invocations, "failed": failed, "heavy": heavy}))
+"""
+
+
+def test_help_and_version_import_neither_tensorflow_nor_keras():
+    run = subprocess.run([sys.executable, "-c", HELP_EVERYWHERE], capture_output=True,
+                         text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert not report["failed"], report["failed"]
+    assert report["heavy"] == []
+    names = {" ".join(args) for args in report["invocations"]}
+    assert {"mnist train --help", "textgen sample --help", "serving check --help"} <= names
+
+
+def test_every_command_help_has_an_example_and_defaults():
+    from click.testing import CliRunner
+
+    from kerasrnn.cli import main
+
+    import click
+
+    runner = CliRunner()
+    root = click.Context(main)
+    for name in main.list_commands(root):
+        group = main.get_command(root, name)
+        for sub in group.list_commands(click.Context(group)):
+            output = runner.invoke(main, [name, sub, "--help"], terminal_width=200).output
+            assert "Example:" in output, (name, sub)
+            assert f"kerasrnn {name} {sub}" in output, (name, sub)
+    sample = runner.invoke(main, ["textgen", "sample", "--help"], terminal_width=200).output
+    assert "default: 500" in sample and "default: 0.8" in sample
+
+
+def test_the_console_script_answers_help_without_tensorflow_s_logs():
+    script = Path(sys.executable).with_name("kerasrnn")
+    run = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert run.returncode == 0
+    assert run.stdout.startswith("Usage: kerasrnn")
+    assert run.stderr == ""
+
+
+def test_a_command_that_runs_a_model_writes_only_its_own_lines_to_stderr():
+    script = Path(sys.executable).with_name("kerasrnn")
+    run = subprocess.run([str(script), "textgen", "sample", "--length", "20", "--seed", "1"],
+                         capture_output=True, text=True, cwd=ROOT,
+                         env={k: v for k, v in os.environ.items()
+                              if k != "TF_CPP_MIN_LOG_LEVEL"})
+    assert run.returncode == 0, run.stderr
+    (line,) = run.stderr.splitlines()
+    assert line.startswith("model: saved_models/textgen/")
+    assert line.endswith("(the newest export here)")
+    assert run.stdout.startswith("ROMEO:")
+
+
+def test_verbose_brings_tensorflow_s_native_lines_back():
+    script = Path(sys.executable).with_name("kerasrnn")
+    run = subprocess.run([str(script), "--verbose", "textgen", "sample", "--length", "5",
+                          "--seed", "1"], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert len(run.stderr.splitlines()) > 1  # TensorFlow's own start-up lines

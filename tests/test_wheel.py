@@ -1,0 +1,163 @@
+"""The package as users install it: a wheel, run from an empty folder.
+
+The wheel is built from the checkout and installed with `pip install
+--no-deps --target` beside the test environment's own dependencies. Its
+commands run in a process whose working folder is empty and from which the
+checkout's editable install is removed, so that every module, model and
+sample digit comes from the wheel.
+"""
+
+import gzip
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Runs `kerasrnn ARGS` from the wheel: the editable install's import hook
+# (setuptools' __editable__ finder) is taken off sys.meta_path first.
+RUNNER = """
+import sys
+sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+import kerasrnn
+assert kerasrnn.__file__.startswith(sys.argv[1]), kerasrnn.__file__
+from kerasrnn.cli import main
+sys.argv = ["kerasrnn", *sys.argv[2:]]
+main()
+"""
+
+
+def _newest_versions():
+    return {
+        model.name: max(int(v.name) for v in model.iterdir() if v.name.isdigit())
+        for model in (ROOT / "saved_models").iterdir()
+        if model.is_dir()
+    }
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(out / "dist"), str(ROOT)],
+        check=True, capture_output=True, text=True,
+    )
+    (built,) = (out / "dist").glob("kerasrnn-*.whl")
+    target = out / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),
+         str(built)],
+        check=True, capture_output=True, text=True,
+    )
+    return built, target
+
+
+def _kerasrnn(wheel, cwd, *args):
+    _, target = wheel
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    return subprocess.run(
+        [sys.executable, "-c", RUNNER, str(target), *map(str, args)],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_the_wheel_holds_every_module_the_newest_models_and_the_sample_digits(wheel):
+    built, _ = wheel
+    names = set(zipfile.ZipFile(built).namelist())
+    for source in [*(ROOT / "kerasrnn").rglob("*.py"), *(ROOT / "apps").rglob("*.py")]:
+        relative = source.relative_to(ROOT)
+        if relative.parts[0] == "apps":
+            relative = Path("kerasrnn", *relative.parts)
+        assert relative.as_posix() in names, f"{relative} is not in the wheel"
+    for model, newest in _newest_versions().items():
+        assert f"kerasrnn/pretrained/{model}/{newest}/saved_model.pb" in names, (
+            f"saved_models/{model}/{newest} is the newest version but not in the wheel:"
+            " update [options.package_data] in setup.cfg"
+        )
+        older = [n for n in names if n.startswith(f"kerasrnn/pretrained/{model}/")
+                 and not n.startswith(f"kerasrnn/pretrained/{model}/{newest}/")]
+        assert not older, f"older versions in the wheel: {older[:3]}"
+    assert "kerasrnn/pretrained/models.config" in names
+    samples = [n for n in names if n.startswith("kerasrnn/apps/mnist/samples/")]
+    assert len(samples) == 10
+    assert built.stat().st_size < 10 * 2**20
+
+
+def test_sample_prints_the_same_text_as_from_the_repository(wheel, tmp_path):
+    args = ["textgen", "sample", "--prompt", "ROMEO:", "--length", "300", "--seed", "1"]
+    installed = _kerasrnn(wheel, tmp_path, *args)
+    assert installed.returncode == 0, installed.stderr
+    from_repo = subprocess.run([sys.executable, "-m", "kerasrnn", *args], cwd=ROOT,
+                               capture_output=True, text=True)
+    assert from_repo.returncode == 0, from_repo.stderr
+    assert installed.stdout == from_repo.stdout
+    assert installed.stdout.startswith("ROMEO:") and len(installed.stdout) > 300
+    # Each says which model it took: the packaged one, and the repository's own.
+    _, target = wheel
+    assert installed.stderr.splitlines() == [
+        f"model: {target / 'kerasrnn/pretrained/textgen'}"
+        f"/{_newest_versions()['textgen']} (pretrained, installed with kerasrnn)"
+    ]
+    assert from_repo.stderr.startswith("model: saved_models/textgen/")
+
+
+def test_predict_reads_the_packaged_sample_digits(wheel, tmp_path):
+    run = _kerasrnn(wheel, tmp_path, "mnist", "predict")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) == 10
+    for line in lines:
+        path, prediction = line.split(": ")
+        assert "/kerasrnn/apps/mnist/samples/" in path
+        label = Path(path).stem.rsplit("_", 1)[1]  # test_<index>_label_<L>.png
+        assert prediction.split()[0] == label, line
+    assert "pretrained, installed with kerasrnn" in run.stderr
+
+
+def _write_idx(folder, images, labels):
+    folder.mkdir()
+    header = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in images.shape)
+    for name, body in [("t10k-images-idx3-ubyte", header + images.tobytes()),
+                       ("t10k-labels-idx1-ubyte", (2049).to_bytes(4, "big")
+                        + len(labels).to_bytes(4, "big") + labels.tobytes())]:
+        with gzip.open(folder / f"{name}.gz", "wb") as f:
+            f.write(body)
+
+
+def test_evaluate_and_serving_check_on_the_packaged_models(wheel, tmp_path):
+    from PIL import Image
+
+    samples = sorted((ROOT / "apps/mnist/samples").glob("*.png"))
+    images = np.stack([np.asarray(Image.open(p)) for p in samples]).astype(np.uint8)
+    labels = np.array([int(p.stem.rsplit("_", 1)[1]) for p in samples], np.uint8)
+    _write_idx(tmp_path / "idx", images, labels)
+    work = tmp_path / "empty"
+    work.mkdir()
+    run = _kerasrnn(wheel, work, "mnist", "evaluate", "--data-dir", tmp_path / "idx")
+    assert run.returncode == 0, run.stderr
+    assert "test digits: 10" in run.stdout and "accuracy: 100.00%" in run.stdout
+    run = _kerasrnn(wheel, work, "serving", "check")
+    assert run.returncode == 0, run.stderr
+    for model, newest in _newest_versions().items():
+        assert f"{model}/{newest}: loads with the session loader (tag serve)" in run.stdout
+    assert list(work.iterdir()) == []  # nothing written where the user stands
+
+
+def test_setup_cfg_lists_every_package():
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    listed = set(config["options"]["packages"].split())
+    found = {"kerasrnn." + ".".join(p.parent.relative_to(ROOT / "kerasrnn").parts)
+             for p in (ROOT / "kerasrnn").rglob("__init__.py")} | {
+        ".".join(("kerasrnn", *p.parent.relative_to(ROOT).parts))
+        for p in (ROOT / "apps").rglob("__init__.py")}
+    found = {name.rstrip(".") for name in found}
+    assert found <= listed, f"packages missing from setup.cfg: {sorted(found - listed)}"
