@@ -288,7 +288,7 @@ def test_nan_loss_stops_cleanly(trained, tmp_path):
     result, _, out = _train(tmp_path, "nan", *PLAIN, "--lr", "1e38", "--cell", "rnn",
                             data_dir=trained["data_dir"])
     assert result.exit_code == 1, result.output
-    assert "loss became NaN" in result.output and not out.exists()
+    assert "loss became NaN" in result.output and versions(out / "mnist") == []
 
 
 def test_evaluate_on_a_saved_model_and_a_keras_file(trained):
@@ -297,7 +297,8 @@ def test_evaluate_on_a_saved_model_and_a_keras_file(trained):
         result = _invoke("evaluate", "--model", model, "--data-dir", trained["data_dir"])
         assert result.exit_code == 0, result.output
         assert "test digits: 200" in result.output and "confusion matrix" in result.output
-        outputs.append(result.output.split("\n", 1)[1])  # all but the model line
+        assert result.stderr.startswith(f"model: {model}")  # which model, on stderr
+        outputs.append(result.stdout.split("\n", 1)[1])  # all but the model line
     assert outputs[0] == outputs[1]
     accuracy = json.loads((trained["workdir"] / "results.json").read_text())["test_accuracy"]
     assert f"accuracy: {accuracy:.2%}" in outputs[0]

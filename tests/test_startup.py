@@ -46,11 +46,10 @@ def test_help_and_version_import_neither_tensorflow_nor_keras():
 
 
 def test_every_command_help_has_an_example_and_defaults():
+    import click
     from click.testing import CliRunner
 
     from kerasrnn.cli import main
-
-    import click
 
     runner = CliRunner()
     root = click.Context(main)

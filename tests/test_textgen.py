@@ -277,26 +277,26 @@ def test_sample_command(trained):
     args = ["sample", "--model", trained["out"] / "textgen", "--length", "30", "--seed", "3"]
     first, again = _invoke(*args), _invoke(*args)
     assert first.exit_code == 0, first.output
-    assert first.output == again.output and first.output.startswith("ROMEO:")
-    assert len(first.output) == len("ROMEO:") + 30 + 1  # and a newline
+    assert first.stdout == again.stdout and first.stdout.startswith("ROMEO:")
+    assert len(first.stdout) == len("ROMEO:") + 30 + 1  # and a newline
     streamed = _invoke(*args, "--stream", "--num", "2")
     assert streamed.exit_code == 0, streamed.output
-    samples = streamed.output.split("--- sample ")[1:]
-    assert len(samples) == 2 and samples[1].startswith("2 (seed 3) ---\n")
+    samples = streamed.stdout.split("--- sample ")[1:]
+    assert len(samples) == 2 and samples[1].startswith("2 (seed 4) ---\n")
     assert all(s.split("---\n", 1)[1].startswith("ROMEO:") for s in samples)
 
 
 def test_sample_without_a_model_is_one_line(tmp_path):
     result = _invoke("sample", "--model", tmp_path)
-    assert result.exit_code == 1 and "no SavedModel there" in result.output
+    assert result.exit_code == 1 and "not a SavedModel folder" in result.output
 
 
 def test_evaluate_matches_the_training_validation_loss(trained):
     result = _invoke("evaluate", "--model", trained["version"], "--text", trained["corpus"],
                      "--seq-len", "50")
     assert result.exit_code == 0, result.output
-    loss = float(result.output.split("loss: ")[1].split()[0])
-    bits = float(result.output.split("bits per character: ")[1].split()[0])
+    loss = float(result.stdout.split("loss: ")[1].split()[0])
+    bits = float(result.stdout.split("bits per character: ")[1].split()[0])
     best = json.loads((trained["workdir"] / "results.json").read_text())["val_loss"]
     assert loss == pytest.approx(best, abs=2e-3)
     assert bits == pytest.approx(loss / math.log(2), abs=2e-4)
@@ -314,7 +314,7 @@ def test_evaluate_carrying_the_state_reads_each_stream_whole(trained):
         result = _invoke("evaluate", "--model", trained["version"], "--text", trained["corpus"],
                          "--seq-len", *args)
         assert result.exit_code == 0, result.output
-        return result.output, float(result.output.split("loss: ")[1].split()[0])
+        return result.stdout, float(result.stdout.split("loss: ")[1].split()[0])
 
     output, carried_7 = evaluate("7", "--carry-state")
     _, carried_50 = evaluate("50", "--carry-state")

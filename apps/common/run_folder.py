@@ -69,10 +69,15 @@ def check_writable(folder, what):
 
 
 class RunLock:
-    """An exclusive lock on a work folder for this process's lifetime."""
+    """An exclusive lock on a work folder, for the run's lifetime.
+
+    Used as a context manager, it also puts a previous run's discarded files
+    back when the run fails before it finished an epoch of its own.
+    """
 
     def __init__(self, workdir):
-        self.path = Path(workdir) / ".lock"
+        self.workdir = Path(workdir)
+        self.path = self.workdir / ".lock"
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -90,6 +95,14 @@ class RunLock:
         if self.fd is not None:
             os.close(self.fd)  # closing the descriptor releases the flock
             self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if kind is not None:
+            _restore_discarded(self.workdir)
+        self.release()
 
 
 def _restore_discarded(workdir):
@@ -129,7 +142,8 @@ def start(workdir, config, resume=False, restart=False, app="APP"):
         app: The app's name, for the commands named in errors.
 
     Returns:
-        The `RunLock`, held until it is released or the process ends.
+        The `RunLock`, held until it is released or the process ends; use it
+        as a context manager around the run.
     """
     if resume and restart:
         raise click.UsageError("--resume and --restart exclude each other")

@@ -150,8 +150,10 @@ def fit_resumable(model, train_data, val_data, epochs, workdir, epoch_seeds, mon
         *extra_callbacks,
     ]
     try:
+        # shuffle=False: the datasets order themselves by epoch (EpochSeeds), and
+        # Keras warns that its default shuffle=True is ignored for a tf.data input.
         history = model.fit(train_data, validation_data=val_data, epochs=epochs,
-                            callbacks=callbacks)
+                            callbacks=callbacks, shuffle=False)
     except KeyboardInterrupt:
         raise UserError(
             f"interrupted: continue with the same options and --resume (work folder {workdir})"

@@ -57,55 +57,55 @@ def run(config, *, workdir, out, logdir=None, resume=False, restart=False, strat
     run_folder.check_writable(Path(out) / MODEL_NAME, "--out")
     if logdir is not None:
         run_folder.check_writable(logdir, "--logdir")
-    run_folder.start(workdir, config, resume, restart, app="mnist")
-
-    images, labels = data.load("train", config.dataset, config.data_dir)
-    test_x, test_y = data.load("test", config.dataset, config.data_dir)
-    (train_x, train_y), (val_x, val_y) = data.validation_split(
-        images, labels, config.val_fraction, config.seed)
-    if len(train_x) < config.batch_size:
-        raise UserError(f"{len(train_x)} training digits are fewer than"
-                        f" --batch-size {config.batch_size}")
-    click.echo(
-        f"data: {len(train_x):,} training, {len(val_x):,} validation, "
-        f"{len(test_x):,} test digits"
-    )
-
-    epoch_seeds = EpochSeeds(config.seed)
-    train_data = data.train_dataset(train_x, train_y, config.batch_size, epoch_seeds)
-    val_data = data.eval_dataset(val_x, val_y, config.batch_size)
-
-    with distribution.scope():
-        model = build_model(config.cell, config.units, config.layers, config.bidirectional,
-                            config.dropout, config.augment, config.seed)
-        steps = config.epochs * int(np.ceil(len(train_x) / config.batch_size))
-        model.compile(
-            optimizer=keras.optimizers.Adam(_learning_rate(config.lr, config.schedule, steps)),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            jit_compile=jit,
+    with run_folder.start(workdir, config, resume, restart, app="mnist"):
+        images, labels = data.load("train", config.dataset, config.data_dir)
+        test_x, test_y = data.load("test", config.dataset, config.data_dir)
+        (train_x, train_y), (val_x, val_y) = data.validation_split(
+            images, labels, config.val_fraction, config.seed)
+        if len(train_x) < config.batch_size:
+            raise UserError(f"{len(train_x)} training digits are fewer than"
+                            f" --batch-size {config.batch_size}")
+        click.echo(
+            f"data: {len(train_x):,} training, {len(val_x):,} validation, "
+            f"{len(test_x):,} test digits"
         )
-    click.echo(f"model: {model.name}, {model.count_params():,} parameters")
 
-    extra = [keras.callbacks.TensorBoard(str(logdir))] if logdir is not None else []
-    started = time.monotonic()
-    best_val, history = fit_resumable(
-        model, train_data, val_data, config.epochs, workdir, epoch_seeds,
-        monitor="val_accuracy", mode="max", resume=resume, extra_callbacks=extra,
-    )
-    seconds_per_epoch = (time.monotonic() - started) / len(history.history["loss"])
+        epoch_seeds = EpochSeeds(config.seed)
+        train_data = data.train_dataset(train_x, train_y, config.batch_size, epoch_seeds)
+        val_data = data.eval_dataset(val_x, val_y, config.batch_size)
 
-    test_data = data.eval_dataset(test_x, test_y, config.batch_size)
-    test_loss, test_accuracy = model.evaluate(test_data, verbose=0)
-    click.echo(f"best validation accuracy: {best_val:.2%}")
-    click.echo(f"test accuracy: {test_accuracy:.2%} (loss {test_loss:.4f}, {len(test_x):,} digits)")
-    saved = save_model_atomically(model, workdir / "model.keras")
-    results = {
-        "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
-        "best_val_accuracy": best_val, "parameters": model.count_params(),
-        "seconds_per_epoch": seconds_per_epoch, "keras_file": str(saved),
-    }
-    export_run(workdir, out, model, results)
+        with distribution.scope():
+            model = build_model(config.cell, config.units, config.layers, config.bidirectional,
+                                config.dropout, config.augment, config.seed)
+            steps = config.epochs * int(np.ceil(len(train_x) / config.batch_size))
+            model.compile(
+                optimizer=keras.optimizers.Adam(_learning_rate(config.lr, config.schedule, steps)),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+                jit_compile=jit,
+            )
+        click.echo(f"model: {model.name}, {model.count_params():,} parameters")
+
+        extra = [keras.callbacks.TensorBoard(str(logdir))] if logdir is not None else []
+        started = time.monotonic()
+        best_val, history = fit_resumable(
+            model, train_data, val_data, config.epochs, workdir, epoch_seeds,
+            monitor="val_accuracy", mode="max", resume=resume, extra_callbacks=extra,
+        )
+        seconds_per_epoch = (time.monotonic() - started) / len(history.history["loss"])
+
+        test_data = data.eval_dataset(test_x, test_y, config.batch_size)
+        test_loss, test_accuracy = model.evaluate(test_data, verbose=0)
+        click.echo(f"best validation accuracy: {best_val:.2%}")
+        click.echo(f"test accuracy: {test_accuracy:.2%}"
+                   f" (loss {test_loss:.4f}, {len(test_x):,} digits)")
+        saved = save_model_atomically(model, workdir / "model.keras")
+        results = {
+            "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
+            "best_val_accuracy": best_val, "parameters": model.count_params(),
+            "seconds_per_epoch": seconds_per_epoch, "keras_file": str(saved),
+        }
+        export_run(workdir, out, model, results)
 
 
 def export_run(workdir, out, model=None, results=None):

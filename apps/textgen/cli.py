@@ -217,6 +217,7 @@ def evaluate(model_path, text, dataset, seq_len, carry_state):
       kerasrnn textgen evaluate --text input.txt --carry-state
     """
     import math
+    import sys
 
     import tensorflow as tf
 
@@ -235,8 +236,7 @@ def evaluate(model_path, text, dataset, seq_len, carry_state):
     state_shape = step.structured_input_signature[1]["state"].shape
     batches = list(data.evaluation_batches(held_out, seq_len, carry_state=carry_state))
     total, chars, state = 0.0, 0, None
-    stderr = click.get_text_stream("stderr")
-    with click.progressbar(batches, label="evaluating", file=stderr) as bar:
+    with click.progressbar(batches, label="evaluating", file=sys.stderr) as bar:
         for inputs, targets, carried in bar:
             if not carried:
                 state = tf.zeros([len(inputs), state_shape[1], state_shape[2]])

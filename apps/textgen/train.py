@@ -150,60 +150,59 @@ def run(config, *, workdir, out, resume=False, restart=False, strategy="default"
     # Only the chief keeps files; other workers write to a scratch folder.
     workdir, out, _ = chief_or_scratch(distribution, workdir, out, None)
     run_folder.check_writable(Path(out) / MODEL_NAME, "--out")
-    run_folder.start(workdir, config, resume, restart, app="textgen")
+    with run_folder.start(workdir, config, resume, restart, app="textgen"):
+        corpus = (data.read_text(config.text) if config.text is not None
+                  else data.tfds_text(config.dataset))
+        vocab = data.vocabulary(corpus)
+        ids = data.encode(corpus, vocab)
+        train_ids, val_ids, batch_size = data.split(ids, config.seq_len, config.batch_size,
+                                                    config.random_offsets)
+        click.echo(f"text: {len(corpus):,} characters, {len(vocab)} distinct; "
+                   f"{len(train_ids):,} for training, {len(val_ids):,} held out")
+        epoch_seeds = EpochSeeds(config.seed)
+        train_data = data.windows(train_ids, config.seq_len, batch_size, epoch_seeds,
+                                  config.random_offsets)
+        val_data = data.windows(val_ids, config.seq_len, batch_size)
 
-    corpus = (data.read_text(config.text) if config.text is not None
-              else data.tfds_text(config.dataset))
-    vocab = data.vocabulary(corpus)
-    ids = data.encode(corpus, vocab)
-    train_ids, val_ids, batch_size = data.split(ids, config.seq_len, config.batch_size,
-                                                config.random_offsets)
-    click.echo(f"text: {len(corpus):,} characters, {len(vocab)} distinct; "
-               f"{len(train_ids):,} for training, {len(val_ids):,} held out")
-    epoch_seeds = EpochSeeds(config.seed)
-    train_data = data.windows(train_ids, config.seq_len, batch_size, epoch_seeds,
-                              config.random_offsets)
-    val_data = data.windows(val_ids, config.seq_len, batch_size)
+        with distribution.scope():
+            model = build_model(vocab, config.cell, config.units, config.layers, config.dropout,
+                                seed=config.seed)
+            model.compile(
+                optimizer=_optimizer(config.optimizer, config.lr, config.clipnorm,
+                                     config.clipvalue, config.lr_schedule,
+                                     config.epochs * int(train_data.cardinality())),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            )
+        click.echo(f"model: {model.name}, {model.count_params():,} parameters")
+        (workdir / "vocabulary.json").write_text(json.dumps(vocab))
 
-    with distribution.scope():
-        model = build_model(vocab, config.cell, config.units, config.layers, config.dropout,
-                            seed=config.seed)
-        model.compile(
-            optimizer=_optimizer(config.optimizer, config.lr, config.clipnorm, config.clipvalue,
-                                 config.lr_schedule,
-                                 config.epochs * int(train_data.cardinality())),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        budget = TimeBudget(config.minutes, distribution)
+        extra = [budget, PartialEpochProgbar()]
+        if config.lr_schedule == "cosine-minutes":
+            extra.append(CosineOverMinutes(config.lr, config.minutes, distribution))
+        if smoothed_loss:
+            extra.append(SmoothedLoss(len(vocab), config.seq_len))
+        started = time.monotonic()
+        val_loss, history = fit_resumable(
+            model, train_data, val_data, config.epochs, workdir, epoch_seeds,
+            monitor="val_loss", mode="min", resume=resume, extra_callbacks=extra,
         )
-    click.echo(f"model: {model.name}, {model.count_params():,} parameters")
-    (workdir / "vocabulary.json").write_text(json.dumps(vocab))
+        trained_minutes = (time.monotonic() - started) / 60
+        if budget.cut is not None:
+            epoch, ran, steps = budget.cut
+            click.echo(f"--minutes {config.minutes:g} ended epoch {epoch + 1} after {ran} of its"
+                       f" {steps} steps; its validation loss counts like any epoch's")
 
-    budget = TimeBudget(config.minutes, distribution)
-    extra = [budget, PartialEpochProgbar()]
-    if config.lr_schedule == "cosine-minutes":
-        extra.append(CosineOverMinutes(config.lr, config.minutes, distribution))
-    if smoothed_loss:
-        extra.append(SmoothedLoss(len(vocab), config.seq_len))
-    started = time.monotonic()
-    val_loss, history = fit_resumable(
-        model, train_data, val_data, config.epochs, workdir, epoch_seeds,
-        monitor="val_loss", mode="min", resume=resume, extra_callbacks=extra,
-    )
-    trained_minutes = (time.monotonic() - started) / 60
-    if budget.cut is not None:
-        epoch, ran, steps = budget.cut
-        click.echo(f"--minutes {config.minutes:g} ended epoch {epoch + 1} after {ran} of its"
-                   f" {steps} steps; its validation loss counts like any epoch's")
-
-    click.echo(f"best validation loss: {val_loss:.4f} nats/char, "
-               f"{val_loss / math.log(2):.4f} bits/char ({trained_minutes:.1f} minutes)")
-    save_model_atomically(model, workdir / "model.keras")
-    results = {
-        "val_loss": val_loss, "bits_per_char": val_loss / math.log(2),
-        "minutes": trained_minutes, "epochs": len(history.history["loss"]),
-        "last_epoch_partial": budget.cut is not None,
-        "parameters": model.count_params(),
-    }
-    export_run(workdir, out, model, results)
+        click.echo(f"best validation loss: {val_loss:.4f} nats/char, "
+                   f"{val_loss / math.log(2):.4f} bits/char ({trained_minutes:.1f} minutes)")
+        save_model_atomically(model, workdir / "model.keras")
+        results = {
+            "val_loss": val_loss, "bits_per_char": val_loss / math.log(2),
+            "minutes": trained_minutes, "epochs": len(history.history["loss"]),
+            "last_epoch_partial": budget.cut is not None,
+            "parameters": model.count_params(),
+        }
+        export_run(workdir, out, model, results)
 
 
 def export_run(workdir, out, model=None, results=None):
