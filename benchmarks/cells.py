@@ -27,11 +27,18 @@ Contenders for each cell, trained on the same random data:
                 backend's cuDNN function);
 - layer-unroll: our layer with `unroll=True` (autodiff of the unrolled loop);
 - layer-cudnn:  our LSTM / GRU layer as users get it, `use_cudnn="auto"`: it
-                hands the sequence to the backend's cuDNN function where that
-                runs, as Keras's layers do, and runs our loop elsewhere. Only
-                on a GPU by default: on a CPU it times the same loop as `layer`;
+                hands the sequence to a fused kernel where one runs (cuDNN on
+                a GPU; PyTorch's fused kernels on any device under the
+                PyTorch backend) and runs our loop elsewhere. By default only
+                where such a kernel exists: elsewhere it times `layer`'s loop;
 - torch:        `torch.nn.LSTM` / `GRU` / `RNN` with the same shapes and
-                thread count, when PyTorch is importable.
+                thread count, when PyTorch is importable;
+- dense, torch-dense: the control for the training step around the layer:
+                the same model with the recurrent layer replaced by a Dense
+                of as many units (over the flattened rows for mnist, at every
+                step for charrnn), in Keras and in plain PyTorch. Their ratio
+                is what Keras's `fit` costs over a plain PyTorch loop when the
+                layer costs little.
 
 `--contenders` picks some of them (`keras` is always timed: the ratios are
 against it).
@@ -144,6 +151,14 @@ class KerasContender:
         return self.timer.rate
 
 
+def _dense_control(shape):
+    """The control's stand-in for the recurrent layer (see `dense` above)."""
+    dense = keras.layers.Dense(shape["units"], activation="tanh")
+    if shape["per_step"]:
+        return dense
+    return lambda h: dense(keras.layers.Flatten()(h))
+
+
 class TorchContender:
     def __init__(self, shape, torch_name):
         import torch
@@ -154,7 +169,12 @@ class TorchContender:
         self.shape = shape
         per_step = shape["per_step"]
         in_features = EMBEDDING if per_step else shape["features"]
-        rnn = getattr(torch.nn, torch_name)(in_features, shape["units"], batch_first=True)
+        if torch_name == "dense":  # the control: see `dense` above
+            flat = in_features if per_step else in_features * shape["steps"]
+            rnn = torch.nn.Sequential(torch.nn.Linear(flat, shape["units"]), torch.nn.Tanh())
+        else:
+            rnn = getattr(torch.nn, torch_name)(in_features, shape["units"], batch_first=True)
+        self.dense = torch_name == "dense"
         head = torch.nn.Linear(shape["units"], shape["classes"])
         embed = torch.nn.Embedding(shape["features"], EMBEDDING) if per_step else None
         self.modules = torch.nn.ModuleList([m for m in (embed, rnn, head) if m is not None])
@@ -171,8 +191,12 @@ class TorchContender:
 
     def _step(self, x, y):
         h = self.embed(x) if self.per_step else x
-        out, _ = self.rnn(h)
-        logits = self.head(out if self.per_step else out[:, -1])
+        if self.dense:
+            out = self.rnn(h if self.per_step else h.flatten(1))
+            logits = self.head(out)
+        else:
+            out, _ = self.rnn(h)
+            logits = self.head(out if self.per_step else out[:, -1])
         loss = self.torch.nn.functional.cross_entropy(
             logits.reshape(-1, self.shape["classes"]), y.reshape(-1)
         )
@@ -216,6 +240,8 @@ def _contenders(shape, cell, names):
         "layer": lambda: KerasContender(shape, our_layer(units, **own_loop)),
         "layer-unroll": lambda: KerasContender(shape, our_layer(units, unroll=True, **own_loop)),
         "torch": lambda: TorchContender(shape, torch_name),
+        "dense": lambda: KerasContender(shape, _dense_control(shape)),
+        "torch-dense": lambda: TorchContender(shape, "dense"),
     }
     if our_layer is not SimpleRNN:  # SimpleRNN has no cuDNN kernel, in Keras or ours
         builders["layer-cudnn"] = lambda: KerasContender(
@@ -315,7 +341,8 @@ def print_table(header, rows, epochs):
 
 
 ALL_CONTENDERS = [
-    "keras", "keras-cell", "ours", "ours-unroll", "layer", "layer-unroll", "layer-cudnn", "torch"
+    "keras", "keras-cell", "ours", "ours-unroll", "layer", "layer-unroll", "layer-cudnn", "torch",
+    "dense", "torch-dense",
 ]
 # Ratios to PyTorch for these; every contender gets one to Keras's built-in layer.
 AGAINST_TORCH = ["ours", "layer", "layer-cudnn"]
@@ -326,23 +353,27 @@ def main():
     add_common_arguments(parser)
     parser.add_argument(
         "--contenders", default=None,
-        help=f"comma-separated, of {','.join(ALL_CONTENDERS)} (default: all; "
-        "layer-cudnn only on a GPU)",
+        help=f"comma-separated, of {','.join(ALL_CONTENDERS)} (default: all but the"
+        " dense controls; layer-cudnn only on a GPU or the PyTorch backend)",
     )
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if importable")
     args = parser.parse_args()
     shapes, cells = shapes_and_cells(parser, args)
+    fused_kernel = _device() or keras.backend.backend() == "torch"
     if args.contenders is None:
-        names = [n for n in ALL_CONTENDERS if n != "layer-cudnn" or _device()]
+        names = [n for n in ALL_CONTENDERS if (n != "layer-cudnn" or fused_kernel)
+                 and n not in ("dense", "torch-dense")]
     else:
         chosen = names_from(parser, args.contenders, ALL_CONTENDERS, "contenders")
         names = ["keras"] + [n for n in chosen if n != "keras"]
-    if "torch" in names and (args.no_torch or not _torch_available()):
-        names.remove("torch")
+    if args.no_torch or not _torch_available():
+        names = [n for n in names if n not in ("torch", "torch-dense")]
     keras.utils.set_random_seed(0)
 
-    pairs = [(n, "keras") for n in names if n not in ("keras", "torch")]
+    pairs = [(n, "keras") for n in names if n not in ("keras", "torch", "dense", "torch-dense")]
     pairs += [(n, "torch") for n in AGAINST_TORCH if n in names and "torch" in names]
+    if "dense" in names and "torch-dense" in names:
+        pairs.append(("dense", "torch-dense"))
     if "ours" in names and "keras-cell" in names:
         pairs.append(("ours", "keras-cell"))  # cell against cell, in the same loop
     header = ["shape", "cell", *names] + [f"{a}/{b}" for a, b in pairs]

@@ -7,9 +7,9 @@ to the gradient of `recurrent_kernel`: T small matmuls of shape
 
     d recurrent_kernel = Σ_t h_{t-1}ᵀ · dz_t = H_prevᵀ · dZ
 
-with H_prev and dZ stacked over time and batch: one large matmul, which ran
-about 3 times as fast as the 100 small ones of the char-rnn shape (batch 64,
-512 units) in a timing on this project's CPU. So these functions run
+with H_prev and dZ stacked over time and batch: one large matmul, which a
+CPU runs far faster than the many small ones (docs/speed.md has the
+timings and the command). So these functions run
 the forward loop, then a backward loop written by hand that only carries the
 state's gradient from step to step, and take the kernel's gradient in one
 matmul at the end. The equations are the cells' (kerasrnn/cells.py) with

@@ -15,16 +15,16 @@ than one per step. It applies with tanh and sigmoid activations, no mask, no
 recurrent dropout, no `unroll` and, for the GRU, `reset_after=True`; any
 other configuration runs `keras.layers.RNN`'s loop with autodiff.
 
-Which is faster where (README, Speed): on a 2-core CPU, these layers beat
-Keras's built-in layers on the char-rnn shape; on the small MNIST shape they
-are behind `keras.layers.RNN(cell)`, the faster choice there. On a GPU, under
-JAX and PyTorch, they were faster than `keras.layers.RNN(cell)` in every row
-measured, except the MNIST-shaped LSTM on JAX in two runs of three.
+Which path is faster on which device and backend is measured in
+docs/speed.md (`python benchmarks/cells.py`).
 
 Like `keras.layers.LSTM` and `GRU`, our `LSTM` and `GRU` first offer the
-whole sequence to the backend's `lstm` / `gru` function (`use_cudnn="auto"`).
-It runs cuDNN on a GPU (and, on the PyTorch backend, Keras's own torch loop
-on a CPU); where it declines, our loop runs.
+whole sequence to a fused kernel (`use_cudnn="auto"`): the backend's `lstm`
+/ `gru` function, which runs cuDNN on a GPU, and on the PyTorch backend
+PyTorch's own fused kernels on any device (kerasrnn/torch_fused.py); where
+the kernel declines, our loop runs. They are subclasses of Keras's `LSTM`
+and `GRU`, so that Keras code that recognises those layers, such as
+`Bidirectional`'s single fused call for both directions, recognises ours.
 
     from kerasrnn import LSTM
     model = keras.Sequential([keras.Input((28, 28)), LSTM(128), keras.layers.Dense(10)])
@@ -90,10 +90,13 @@ class _InputProjectedRNN(keras.layers.RNN):
             name=f"{self.cell_class.__name__.lower()[:-4]}_cell",
             **kwargs,
         )
-        super().__init__(cell, **layer_kwargs)
+        # `keras.layers.RNN`'s constructor by name: LSTM and GRU below also
+        # derive from Keras's LSTM and GRU, whose constructors build Keras's
+        # cells, not ours.
+        keras.layers.RNN.__init__(self, cell, **layer_kwargs)
 
     def get_config(self):
-        config = super().get_config()
+        config = keras.layers.RNN.get_config(self)  # by name: see __init__
         del config["cell"]
         cell_config = self.cell.get_config()
         for key in _LAYER_OWNED_KEYS:
@@ -175,14 +178,16 @@ class _InputProjectedRNN(keras.layers.RNN):
 
 
 class _CudnnCapableRNN(_InputProjectedRNN):
-    """`_InputProjectedRNN` that first offers the sequence to cuDNN.
+    """`_InputProjectedRNN` that first offers the sequence to a fused kernel.
 
     The same hand-over as in `keras.layers.LSTM` / `GRU`: the backend's
     `lstm` / `gru` function runs cuDNN when it can and raises
     `NotImplementedError` when it cannot (no GPU, masking on JAX or PyTorch,
     `unroll`, activations other than tanh and sigmoid, ...), and then our own
-    loop runs. Recurrent dropout has no cuDNN form, so it always takes our
-    loop. Subclasses implement `_cudnn_loop` and `_cudnn_ok_arguments`.
+    loop runs. On the PyTorch backend, kerasrnn/torch_fused.py takes the
+    backend function's place, on the CPU as well as on CUDA. Recurrent
+    dropout has no fused form, so it always takes our loop. Subclasses
+    implement `_cudnn_loop` and `_cudnn_ok_arguments`.
     """
 
     def __init__(self, units, use_cudnn="auto", **kwargs):
@@ -273,7 +278,7 @@ class SimpleRNN(_InputProjectedRNN):
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
-class LSTM(_CudnnCapableRNN):
+class LSTM(_CudnnCapableRNN, keras.layers.LSTM):
     """An LSTM layer: `LSTMCell` with the input matmul out of the loop.
 
     Args:
@@ -301,12 +306,17 @@ class LSTM(_CudnnCapableRNN):
         return bptt.lstm(projections, *initial_state, recurrent_kernel)
 
     def _cudnn_loop(self, sequences, initial_state, mask):
+        if keras.backend.backend() == "torch":
+            from kerasrnn import torch_fused
+
+            return torch_fused.lstm(self.cell, sequences, initial_state, mask,
+                                    self.go_backwards, self.return_sequences, self.unroll)
         h, c = initial_state
         return backend.lstm(sequences, h, c, mask, **self._cudnn_arguments())
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
-class GRU(_CudnnCapableRNN):
+class GRU(_CudnnCapableRNN, keras.layers.GRU):
     """A GRU layer: `GRUCell` with the input matmul out of the loop.
 
     Args:
@@ -354,6 +364,11 @@ class GRU(_CudnnCapableRNN):
         return arguments
 
     def _cudnn_loop(self, sequences, initial_state, mask):
+        if keras.backend.backend() == "torch":
+            from kerasrnn import torch_fused
+
+            return torch_fused.gru(self.cell, sequences, initial_state, mask,
+                                   self.go_backwards, self.return_sequences, self.unroll)
         return backend.gru(
             sequences, initial_state[0], mask, reset_after=self.cell.reset_after,
             **self._cudnn_arguments(),

@@ -19,6 +19,7 @@ from kerasrnn.cli import main
 from kerasrnn.errors import UserError
 from kerasrnn.serving.export import versions
 
+REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 needs_shared_mnist = pytest.mark.skipif(
     not SHARED_MNIST.is_dir(), reason=f"real MNIST digits not found at {SHARED_MNIST}"
@@ -406,7 +407,7 @@ def test_a_dead_worker_stops_the_other_with_one_line(trained, tmp_path, two_work
     last = (tmp_path / "worker0.log").read_text().strip().splitlines()[-1]
     assert last == ("Error: training stopped: another worker of the cluster failed or is"
                     " unreachable (UnavailableError); its own log says why")
-    assert not out.exists()
+    assert versions(out / "mnist") == []  # no export from the broken run
 
 
 def test_multiworker_needs_tf_config_and_a_fresh_run(tmp_path, monkeypatch):
@@ -423,3 +424,73 @@ def test_multiworker_needs_tf_config_and_a_fresh_run(tmp_path, monkeypatch):
     result = _invoke("train", "--strategy", "multiworker", "--resume", "--workdir", tmp_path)
     assert result.exit_code == 1
     assert "--resume does not work with --strategy multiworker" in result.output
+
+
+def test_a_textgen_model_given_to_mnist_is_one_line(trained):
+    textgen = REPO / "saved_models" / "textgen"
+    for command in (["evaluate", "--data-dir", trained["data_dir"]], ["predict"]):
+        result = _invoke(*command, "--model", textgen)
+        assert result.exit_code == 1, result.output
+        assert "not an mnist SavedModel" in result.output and "Traceback" not in result.output
+
+
+def test_predict_refuses_a_huge_image_without_decoding_it(tmp_path):
+    import struct
+    import zlib
+
+    # A PNG whose header announces 20000 x 20000 pixels.
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+           + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))
+    (tmp_path / "huge.png").write_bytes(png)
+    result = _invoke("predict", tmp_path / "huge.png")
+    assert result.exit_code == 1 and "too large for a digit" in result.output
+
+
+def test_a_white_digit_on_a_transparent_background(tmp_path):
+    from PIL import Image
+
+    from kerasrnn.apps.mnist.images import load_digit
+
+    sample = REPO / "apps" / "mnist" / "samples" / "test_0000_label_7.png"
+    ink = np.asarray(Image.open(sample))
+    rgba = np.zeros((28, 28, 4), np.uint8)
+    rgba[..., :3] = 255  # white everywhere; only alpha draws the digit
+    rgba[..., 3] = ink
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "white.png")
+    pixels, notes = load_digit(tmp_path / "white.png")
+    assert "inverted (light background)" not in notes
+    assert any("transparent background taken as black" in n for n in notes)
+    np.testing.assert_allclose(pixels, ink / 255.0, atol=1 / 255)
+    result = _invoke("predict", tmp_path / "white.png")
+    assert result.exit_code == 0 and ": 7 (probability" in result.stdout
+
+
+def test_plot_bounds_the_grid():
+    result = _invoke("plot", "--rows", "200", "--cols", "200")
+    assert result.exit_code == 2 and "1<=x<=20" in result.output
+
+
+def test_files_for_a_server_are_readable_by_others(trained):
+    for path in (trained["out"] / "models.config", trained["workdir"] / "model.keras",
+                 trained["out"] / "mnist" / "1" / "saved_model.pb"):
+        assert path.stat().st_mode & 0o044 == 0o044, path
+
+
+def test_a_leftover_staging_folder_is_reported_then_removed(trained, tmp_path):
+    import shutil
+
+    out = tmp_path / "sm"
+    shutil.copytree(trained["out"], out)
+    leftover = out / "mnist" / ".partial-killed"
+    leftover.mkdir()
+    result = CliRunner().invoke(main, ["serving", "check", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"warning: {leftover}: staging folder of an export that did not finish" in result.stderr
+    result = _invoke("export", "--workdir", trained["workdir"], "--out", out)
+    assert result.exit_code == 0, result.output
+    assert not leftover.exists() and versions(out / "mnist") == [1, 2]

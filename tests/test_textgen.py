@@ -368,3 +368,72 @@ def test_cosine_over_minutes_runs_in_training(corpus, tmp_path):
     assert result.exit_code == 0, result.output
     rate = float(keras.saving.load_model(tmp_path / "w" / "model.keras").optimizer.learning_rate)
     assert 0.001 < rate < 0.01  # decayed from the peak, a few seconds into a 5-minute budget
+
+
+def test_sample_length_zero_prints_the_prompt_and_too_long_is_a_usage_error(trained):
+    model = trained["out"] / "textgen"
+    for stream in ([], ["--stream"]):
+        result = _invoke("sample", "--model", model, "--length", "0", "--seed", "1",
+                         "--prompt", "To be", *stream)
+        assert result.exit_code == 0, result.output
+        assert result.stdout == "To be\n"
+    result = _invoke("sample", "--model", model, "--length", "3000000000")
+    assert result.exit_code == 2 and "0<=x<=2147483647" in result.output
+
+
+def test_a_seed_gives_the_same_text_with_and_without_stream(trained):
+    args = ["sample", "--model", trained["out"] / "textgen", "--length", "40", "--seed", "11"]
+    plain, streamed = _invoke(*args), _invoke(*args, "--stream")
+    assert plain.exit_code == 0 and streamed.exit_code == 0, streamed.output
+    assert plain.stdout == streamed.stdout
+
+
+def test_each_of_num_samples_is_reproducible_alone_and_a_drawn_seed_is_printed(trained):
+    model = trained["out"] / "textgen"
+    both = _invoke("sample", "--model", model, "--length", "25", "--num", "2", "--seed", "5")
+    assert both.exit_code == 0, both.output
+    second = both.stdout.split("--- sample 2 (seed 6) ---\n")[1]
+    alone = _invoke("sample", "--model", model, "--length", "25", "--seed", "6")
+    assert alone.stdout == second
+    drawn = _invoke("sample", "--model", model, "--length", "25")
+    seed = int(drawn.stderr.split("seed: ")[1].split()[0])
+    again = _invoke("sample", "--model", model, "--length", "25", "--seed", seed)
+    assert drawn.stdout == again.stdout
+
+
+def test_a_corrupt_saved_model_is_one_line(trained, tmp_path):
+    import shutil
+
+    broken = tmp_path / "textgen" / "1"
+    shutil.copytree(trained["version"], broken)
+    (broken / "saved_model.pb").write_bytes(b"not a protobuf at all")
+    result = _invoke("sample", "--model", broken)
+    assert result.exit_code == 1
+    assert "cannot load this SavedModel" in result.output and "Traceback" not in result.output
+
+
+def test_export_from_the_work_folder_gives_the_same_signatures(trained, tmp_path):
+    import tensorflow as tf
+
+    result = _invoke("export", "--workdir", trained["workdir"], "--out", tmp_path / "later")
+    assert result.exit_code == 0, result.output
+    later = tf.saved_model.load(str(tmp_path / "later" / "textgen" / "1"))
+    original = tf.saved_model.load(str(trained["version"]))
+    assert set(later.signatures) == set(original.signatures)
+    for name in original.signatures:
+        assert (later.signatures[name].structured_input_signature
+                == original.signatures[name].structured_input_signature)
+    args = ["sample", "--length", "30", "--seed", "2"]
+    assert (_invoke(*args, "--model", tmp_path / "later" / "textgen").stdout
+            == _invoke(*args, "--model", trained["version"]).stdout)
+
+
+def test_a_time_budget_that_cuts_an_epoch_says_so(corpus, tmp_path):
+    result = _invoke("train", "--text", corpus, "--cell", "rnn", "--units", "8", "--epochs",
+                     "3", "--seq-len", "20", "--batch-size", "8", "--minutes", "0.0001",
+                     "--workdir", tmp_path / "run", "--out", tmp_path / "sm")
+    assert result.exit_code == 0, result.output
+    assert "ended epoch 1 after 1 of its" in result.output
+    steps = int(result.output.split("ended epoch 1 after 1 of its ")[1].split()[0])
+    assert f"{steps}/{steps}" not in result.output  # the bar stops where the epoch did
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["last_epoch_partial"]

@@ -1,0 +1,90 @@
+"""`Bidirectional` treats kerasrnn's LSTM and GRU as it treats Keras's own.
+
+Keras's `Bidirectional` runs both directions in one fused backend call
+(`backend.bidirectional_lstm` / `bidirectional_gru`) only for layers that
+are Keras's LSTM or GRU and meet its preconditions. These are the checks of
+Keras's own eligibility tests (keras/src/layers/rnn/bidirectional_test.py),
+made with kerasrnn's classes and, side by side, Keras's, which must agree.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+import kerasrnn
+
+PAIRS = {"lstm": (kerasrnn.LSTM, keras.layers.LSTM), "gru": (kerasrnn.GRU, keras.layers.GRU)}
+
+
+def _eligible(kind, layer, mask=None, initial_state=None):
+    bidirectional = keras.layers.Bidirectional(layer)
+    bidirectional.build((None, 5, 3))
+    can = getattr(bidirectional, f"_can_attempt_fused_{kind}")
+    return can(mask=mask, initial_state=initial_state)
+
+
+@pytest.mark.parametrize("kind", sorted(PAIRS))
+def test_fused_eligibility_as_keras_decides_it(kind):
+    other = "gru" if kind == "lstm" else "lstm"
+    states = 4 if kind == "lstm" else 2
+    cases = [
+        (lambda c: c(4, use_cudnn="auto"), {}, True),
+        (lambda c: c(4, use_cudnn=True), {}, True),
+        (lambda c: c(4, use_cudnn=False), {}, False),
+        (lambda c: c(4, dropout=0.1), {}, False),
+        (lambda c: c(4, recurrent_dropout=0.1), {}, False),
+        (lambda c: c(4, use_bias=False), {}, False),
+        (lambda c: c(4), {"mask": np.ones((2, 5), dtype=bool)}, False),
+        (lambda c: c(4), {"initial_state": [np.zeros((2, 4), "float32")] * (states // 2)},
+         False),
+    ]
+    if kind == "gru":
+        cases.append((lambda c: c(4, reset_after=False), {}, False))
+    for make, call, expected in cases:
+        ours_class, keras_class = PAIRS[kind]
+        assert _eligible(kind, make(keras_class), **call) is expected  # Keras's own verdict
+        assert _eligible(kind, make(ours_class), **call) is expected
+    # The other cell's layer and SimpleRNN are not eligible.
+    assert _eligible(kind, PAIRS[other][0](4)) is False
+    assert _eligible(kind, kerasrnn.SimpleRNN(4)) is False
+
+
+@pytest.mark.parametrize("kind", sorted(PAIRS))
+def test_bidirectional_makes_the_single_fused_call(kind, monkeypatch):
+    """The fused backend function is called once, with our cells' weights."""
+    from keras.src import backend
+
+    seen = []
+
+    def fused(sequences, *args, **kwargs):
+        seen.append(kwargs)
+        raise NotImplementedError  # as on a machine without cuDNN: the layer falls back
+
+    monkeypatch.setattr(backend, f"bidirectional_{kind}", fused)
+    layer = keras.layers.Bidirectional(PAIRS[kind][0](4, return_sequences=True))
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype("float32")
+    layer(x)
+    output = layer(x)
+    assert len(seen) == 2  # one per call, not one per direction
+    assert seen[-1]["fwd_kernel"] is layer.forward_layer.cell.kernel
+    assert seen[-1]["bwd_kernel"] is layer.backward_layer.cell.kernel
+    # The fallback: two one-direction calls, as Keras's own layer computes them.
+    theirs = keras.layers.Bidirectional(PAIRS[kind][1](4, return_sequences=True))
+    theirs.build(x.shape)
+    theirs.set_weights(layer.get_weights())
+    np.testing.assert_allclose(output, theirs(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", sorted(PAIRS))
+def test_weights_and_files_stay_interchangeable_with_keras(kind, tmp_path):
+    ours_class, keras_class = PAIRS[kind]
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype("float32")
+    ours = keras.Sequential([keras.Input((5, 3)), keras.layers.Bidirectional(ours_class(4))])
+    theirs = keras.Sequential([keras.Input((5, 3)),
+                               keras.layers.Bidirectional(keras_class(4))])
+    theirs.set_weights(ours.get_weights())
+    np.testing.assert_allclose(ours(x), theirs(x), atol=1e-5)
+    ours.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert type(reloaded.layers[0].forward_layer) is ours_class
+    np.testing.assert_allclose(reloaded(x), ours(x), atol=1e-6)

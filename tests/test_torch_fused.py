@@ -1,0 +1,133 @@
+"""On the PyTorch backend, LSTM and GRU hand the sequence to PyTorch's fused kernel.
+
+Run in a subprocess with KERAS_BACKEND=torch (this process runs TensorFlow).
+Each case builds the same layer twice with the same weights: once as users
+get it (`use_cudnn="auto"`, the fused kernel) and once with `use_cudnn=False`
+(our own loop), and compares outputs, final states and the gradients of the
+weights and of the inputs.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                                reason="PyTorch is not installed (pip install torch)")
+
+SCRIPT = textwrap.dedent("""
+    import json
+    import numpy as np
+    import torch
+    import keras
+    from kerasrnn import GRU, LSTM, torch_fused
+
+    calls = {"lstm": 0, "gru": 0}  # sequences the fused kernels computed
+    for name in calls:
+        def counting(*args, _original=getattr(torch_fused, name), _name=name, **kwargs):
+            result = _original(*args, **kwargs)  # raises where the kernel does not apply
+            calls[_name] += 1
+            return result
+        setattr(torch_fused, name, counting)
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 5, 4)).astype("float32")
+    CASES = [
+        {},
+        {"return_sequences": True},
+        {"return_state": True},
+        {"return_sequences": True, "return_state": True, "go_backwards": True},
+        {"go_backwards": True},
+        {"initial_state": True, "return_state": True},
+        {"stateful": True, "return_sequences": True},
+        {"use_bias": False, "return_sequences": True},
+    ]
+
+    def run(layer_class, case, use_cudnn, weights=None):
+        case = dict(case)
+        initial = case.pop("initial_state", False)
+        layer = layer_class(6, use_cudnn=use_cudnn, **case)
+        inputs = torch.tensor(x, requires_grad=True)
+        states = None
+        if initial:
+            count = 2 if layer_class is LSTM else 1
+            states = [torch.tensor(rng2.standard_normal((3, 6)).astype("float32"),
+                                   requires_grad=True) for _ in range(count)]
+        layer.build(x.shape)
+        if weights is not None:
+            layer.set_weights(weights)
+        if case.get("stateful"):
+            layer(inputs)  # the second call starts from the first's states
+        out = layer(inputs, initial_state=states) if states else layer(inputs)
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        if case.get("stateful"):
+            # The states the second call started from, read back from the layer,
+            # then its new ones. Stateful layers assign their states in place
+            # after a call, which autograd refuses to differentiate through.
+            outs += [s.value for s in layer.states]
+            return layer.get_weights(), [o.detach().numpy() for o in outs], []
+        probe = np.random.default_rng(1)
+        loss = sum((o * torch.tensor(probe.standard_normal(tuple(o.shape)).astype("float32")))
+                   .sum() for o in outs)
+        loss.backward()
+        grads = [v.value.grad for v in layer.trainable_weights] + [inputs.grad]
+        grads += [s.grad for s in states or []]
+        return layer.get_weights(), [o.detach().numpy() for o in outs], [
+            g.numpy() for g in grads]
+
+    report = []
+    for layer_class, name in ((LSTM, "lstm"), (GRU, "gru")):
+        for case in CASES:
+            rng2 = np.random.default_rng(2)
+            before = dict(calls)
+            weights, ours_out, ours_grad = run(layer_class, case, False)
+            loop_calls = calls[name] - before[name]
+            rng2 = np.random.default_rng(2)
+            _, fused_out, fused_grad = run(layer_class, case, "auto", weights)
+            fused_calls = calls[name] - before[name] - loop_calls
+            worst = max([float(np.abs(a - b).max()) for a, b in zip(ours_out, fused_out)]
+                        + [float(np.abs(a - b).max()) for a, b in zip(ours_grad, fused_grad)])
+            report.append({"layer": name, "case": case, "outputs": len(ours_out),
+                           "gradients": len(ours_grad), "worst": worst,
+                           "loop_calls": loop_calls, "fused_calls": fused_calls})
+    # Where the kernel cannot compute the cell, the layer runs its own loop.
+    before = dict(calls)
+    LSTM(6, recurrent_dropout=0.2)(x, training=True)
+    LSTM(6, activation="relu")(x)
+    GRU(6, reset_after=False)(x)
+    masked = np.ones((3, 5), dtype=bool)
+    masked[0, 3:] = False
+    LSTM(6)(x, mask=torch.tensor(masked))
+    declined = {k: calls[k] - before[k] for k in calls}
+    print(json.dumps({"report": report, "declined": declined}))
+""")
+
+
+@pytest.fixture(scope="module")
+def torch_report():
+    run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                         env={**os.environ, "KERAS_BACKEND": "torch"}, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_the_fused_kernel_gives_what_our_loop_gives(torch_report):
+    for row in torch_report["report"]:
+        assert row["fused_calls"] >= 1 and row["loop_calls"] == 0, row
+        assert row["worst"] < 1e-5, row
+        if "stateful" not in row["case"]:
+            assert row["gradients"] >= 3, row  # weights and inputs (and initial states)
+
+
+def test_every_case_ran(torch_report):
+    cases = {(row["layer"], json.dumps(row["case"], sort_keys=True))
+             for row in torch_report["report"]}
+    assert len(cases) == 16
+
+
+def test_the_layer_runs_its_own_loop_where_the_kernel_does_not_apply(torch_report):
+    assert torch_report["declined"] == {"lstm": 0, "gru": 0}
