@@ -183,6 +183,16 @@ class _RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         """
         raise NotImplementedError
 
+    def gate_values(self, projection, states):
+        """The gate activations of a step, by name, for looking inside the cell.
+
+        Not on the training path: `recurrent_step` computes the same gates
+        inside its own ops. Works on any leading shape, so a whole sequence's
+        gates come from the projections and the states before each step,
+        stacked over time. A cell without gates (SimpleRNN) returns `{}`.
+        """
+        return {}
+
     def get_initial_state(self, batch_size=None):
         sizes = self.state_size if isinstance(self.state_size, list) else [self.state_size]
         return [ops.zeros((batch_size, size), dtype=self.compute_dtype) for size in sizes]
@@ -361,6 +371,15 @@ class LSTMCell(_RecurrentCell):
         h = o * self.activation(c)
         return h, [h, c]
 
+    def gate_values(self, projection, states):
+        """`{"i": input gate, "f": forget gate, "o": output gate}` of a step."""
+        z = projection + ops.matmul(states[0], self.recurrent_kernel)
+        if self.use_bias:
+            z = ops.add(z, self.bias)
+        z_i, z_f, _, z_o = ops.split(z, 4, axis=-1)
+        return {"i": self.recurrent_activation(z_i), "f": self.recurrent_activation(z_f),
+                "o": self.recurrent_activation(z_o)}
+
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
 class GRUCell(_RecurrentCell):
@@ -476,3 +495,20 @@ class GRUCell(_RecurrentCell):
         h = h_candidate + z * (h_tm1 - h_candidate)
         new_state = [h] if isinstance(states, (list, tuple)) else h
         return h, new_state
+
+    def gate_values(self, projection, states):
+        """`{"z": Keras's update gate (the share of h_{t-1} kept), "r": reset gate}`."""
+        h_tm1 = states[0] if isinstance(states, (list, tuple)) else states
+        x = projection
+        rec = ops.matmul(h_tm1, self.recurrent_kernel[:, : 2 * self.units])
+        if self.use_bias:
+            if self.reset_after:
+                input_bias, recurrent_bias = ops.unstack(ops.convert_to_tensor(self.bias))
+                x = ops.add(x, input_bias)
+                rec = ops.add(rec, recurrent_bias[: 2 * self.units])
+            else:
+                x = ops.add(x, self.bias)
+        x_z, x_r, _ = ops.split(x, 3, axis=-1)
+        rec_z, rec_r = ops.split(rec, 2, axis=-1)
+        return {"z": self.recurrent_activation(x_z + rec_z),
+                "r": self.recurrent_activation(x_r + rec_r)}

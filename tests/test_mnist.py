@@ -494,3 +494,40 @@ def test_a_leftover_staging_folder_is_reported_then_removed(trained, tmp_path):
     result = _invoke("export", "--workdir", trained["workdir"], "--out", out)
     assert result.exit_code == 0, result.output
     assert not leftover.exists() and versions(out / "mnist") == [1, 2]
+
+
+def test_explain_reads_the_rows_as_the_model_does(trained, tmp_path):
+    import tensorflow as tf
+
+    version = trained["out"] / "mnist" / "1"
+    loaded = tf.saved_model.load(str(version))
+    images = tf.constant(data.to_float(data.load_idx(trained["data_dir"], "test")[0][:5]))
+    rows = loaded.signatures["rows"](images=images)
+    final = loaded.signatures["serving_default"](images=images)["probabilities"]
+    # After the last row, the belief is the model's answer.
+    np.testing.assert_allclose(rows["probabilities"][:, -1], final, atol=1e-5)
+    assert rows["hidden"].shape == (5, 28, 16)
+    out = tmp_path / "explain.png"
+    result = _invoke("explain", "--model", version, "--data-dir", trained["data_dir"],
+                     "--index", "0", "--index", "3", "--out", out)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if line.startswith("test digit")]
+    assert len(lines) == 2 and "settled after row" in lines[0]
+    assert out.stat().st_size > 10_000
+
+
+def test_explain_needs_images_or_indices_and_the_rows_signature(trained, tmp_path):
+    assert _invoke("explain").exit_code == 2
+    sample = REPO / "apps" / "mnist" / "samples" / "test_0000_label_7.png"
+    result = _invoke("explain", sample, "--model", REPO / "saved_models" / "textgen",
+                     "--out", tmp_path / "x.png")
+    assert result.exit_code == 1 and "no `rows` signature" in result.output
+
+
+def test_settled_after_is_the_row_from_which_the_answer_stays():
+    from kerasrnn.apps.mnist.explain import settled_after
+
+    answers = [3, 3, 5, 5, 7, 7, 7]
+    probabilities = np.eye(10)[answers]
+    assert settled_after(probabilities) == 5
+    assert settled_after(np.eye(10)[[2] * 28]) == 1

@@ -43,3 +43,60 @@ def test_unknown_command_is_a_usage_error():
     result = CliRunner().invoke(main, ["no-such-app"])
     assert result.exit_code == 2
     assert "No such command" in result.output
+
+
+# The library on another backend, used, then: which tensorflow modules are loaded.
+LIBRARY_WITHOUT_TENSORFLOW = """
+import json, sys
+import numpy as np
+import kerasrnn
+from kerasrnn import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+import keras
+x = np.zeros((2, 3, 4), "float32")
+shapes = [tuple(layer(x).shape) for layer in (GRU(5), LSTM(5), SimpleRNN(5))]
+shapes += [tuple(keras.layers.RNN(cell(5))(x).shape) for cell in (GRUCell, LSTMCell, SimpleRNNCell)]
+print(json.dumps({"backend": keras.backend.backend(), "shapes": shapes,
+                  "tensorflow": sorted(m for m in sys.modules if m.startswith("tensorflow"))}))
+"""
+
+
+def test_the_library_imports_no_tensorflow_on_another_backend():
+    import importlib.util
+    import json
+    import os
+
+    backend = next((b for b in ("jax", "torch") if importlib.util.find_spec(b)), None)
+    if backend is None:
+        import pytest
+
+        pytest.skip("neither JAX nor PyTorch is installed, so no backend runs without TensorFlow")
+    run = subprocess.run([sys.executable, "-c", LIBRARY_WITHOUT_TENSORFLOW],
+                         capture_output=True, text=True,
+                         env={**os.environ, "KERAS_BACKEND": backend})
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["backend"] == backend and report["tensorflow"] == []
+    assert report["shapes"] == [[2, 5]] * 6
+
+
+def test_imports_run_one_way_apps_toolkit_library():
+    """kerasrnn (library, serving, CLI) never imports the apps; the toolkit never an app."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+
+    def imported(path):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+        return names
+
+    for path in (root / "kerasrnn").rglob("*.py"):
+        assert not any(n.startswith("kerasrnn.apps") for n in imported(path)), path
+    for path in (root / "apps" / "common").rglob("*.py"):
+        bad = [n for n in imported(path) if n.startswith(("kerasrnn.apps.mnist",
+                                                            "kerasrnn.apps.textgen"))]
+        assert not bad, (path, bad)

@@ -42,10 +42,16 @@ def _newest_versions():
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
+    import shutil
+
     out = tmp_path_factory.mktemp("wheel")
+    # A clean copy: setuptools would reuse a stale build/ folder of the checkout.
+    source = out / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        "build", "dist", "*.egg-info", ".git", "__pycache__", ".venv", "runs"))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(out / "dist"), str(ROOT)],
+         "--wheel-dir", str(out / "dist"), str(source)],
         check=True, capture_output=True, text=True,
     )
     (built,) = (out / "dist").glob("kerasrnn-*.whl")

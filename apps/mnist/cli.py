@@ -222,3 +222,67 @@ def export(workdir, out):
     if not workdir.is_dir():
         raise UserError(f"{workdir}: no such folder (--workdir)")
     export_run(workdir, out)
+
+
+@mnist.command()
+@options.model("mnist")
+@_data_options
+@click.argument("images", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--index", "indices", type=click.IntRange(min=0), multiple=True,
+              help="A test digit by its index in the test split (repeatable).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("explain.png"), show_default=True, help="PNG file to write.")
+def explain(model_path, dataset, data_dir, images, indices, out):
+    """Show what the classifier believes after each row it reads.
+
+    For each digit (IMAGE files, or test digits by --index), the image
+    beside the class probabilities after each of the 28 rows (the model's
+    own output layer applied to its state after that row) and the hidden
+    state over the rows. Prints the row from which the answer stays final.
+    At most 12 digits.
+
+    \b
+    Example:
+      kerasrnn mnist explain --data-dir ./mnist-idx --index 0 --index 8 --out explain.png
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from kerasrnn.apps.common import model_lookup
+    from kerasrnn.apps.common.run_folder import check_writable
+    from kerasrnn.apps.mnist import data
+    from kerasrnn.apps.mnist.explain import explain_figure, settled_after
+    from kerasrnn.apps.mnist.images import load_digit
+    from kerasrnn.apps.mnist.model import MODEL_NAME
+
+    if bool(images) == bool(indices):
+        raise click.UsageError("give IMAGE files or --index N, one of the two")
+    if len(images) + len(indices) > 12:
+        raise click.UsageError("at most 12 digits in one figure")
+    check_writable(out.parent, "--out")
+    if images:
+        pixels = np.stack([load_digit(path)[0] for path in images])
+        titles = [str(path.name) for path in images]
+    else:
+        test_images, labels = data.load("test", dataset, data_dir)
+        if max(indices) >= len(test_images):
+            raise UserError(f"--index {max(indices)}: the test split has {len(test_images)}"
+                            " digits")
+        pixels = data.to_float(test_images[list(indices)])
+        titles = [f"test digit {i}, label {labels[i]}" for i in indices]
+    path = model_lookup.resolve(MODEL_NAME, model_path)
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as error:  # a .keras file, a corrupt SavedModel, ...
+        raise UserError(f"{path}: cannot load it as a SavedModel ({type(error).__name__})"
+                        ) from None
+    if "rows" not in loaded.signatures:
+        raise UserError(f"{path}: no `rows` signature (a bidirectional model, or an export of"
+                        " an older kerasrnn): export its run again with `kerasrnn mnist export`")
+    rows = loaded.signatures["rows"](images=tf.constant(pixels))
+    probabilities, hidden = rows["probabilities"].numpy(), rows["hidden"].numpy()
+    for title, p in zip(titles, probabilities, strict=True):
+        click.echo(f"{title}: answers {int(p[-1].argmax())} ({float(p[-1].max()):.3f}),"
+                   f" settled after row {settled_after(p)} of 28")
+    explain_figure(pixels, titles, probabilities, hidden, out)
+    click.echo(f"wrote {out}")

@@ -63,6 +63,9 @@ def export(model, base_dir=DEFAULT_BASE_DIR, example_images=None):
 
     Signature `serving_default`: `images` float32 `[batch, 28, 28]` (pixels
     0-1) -> `probabilities` float32 `[batch, 10]`, `classes` int64 `[batch]`.
+    Signature `rows` (models that read the rows in one direction): `images`
+    -> `probabilities` `[batch, 28, 10]` and `hidden` `[batch, 28, units]`,
+    what the model believes after each row (see `row_by_row`).
     `example_images` become the REST request that `kerasrnn serving check`
     sends (default: the first sample digit installed with kerasrnn).
     """
@@ -75,6 +78,8 @@ def export(model, base_dir=DEFAULT_BASE_DIR, example_images=None):
         probabilities = model(images, training=False)
         return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
 
+    read_rows = row_by_row(model)
+
     def write(path):
         # No archive.track(model): the endpoints capture the weights they use,
         # and tracking the model as well stores every weight twice (Keras
@@ -85,11 +90,49 @@ def export(model, base_dir=DEFAULT_BASE_DIR, example_images=None):
             serve,
             input_signature=[tf.TensorSpec([None, 28, 28], tf.float32, name="images")],
         )
+        if read_rows is not None:
+            archive.add_endpoint(
+                "rows",
+                read_rows,
+                input_signature=[tf.TensorSpec([None, 28, 28], tf.float32, name="images")],
+            )
         archive.write_out(path, verbose=False)
 
     # Two decimals keep the README's example request readable.
     request = {"instances": np.round(np.asarray(example_images, np.float64), 2).tolist()}
     return export_version(write, MODEL_NAME, base_dir=base_dir, example_request=request)
+
+
+def row_by_row(model):
+    """A function `images -> {"probabilities", "hidden"}` after each row, or None.
+
+    The last recurrent layer's cell is run row by row, and the model's own
+    output layer is applied to its state after each row: what the classifier
+    would answer had the digit ended there (`kerasrnn mnist explain`). Only
+    for models that read the rows top-down alone: a bidirectional layer has
+    read every row before it answers anything.
+    """
+    recurrent = [layer for layer in model.layers
+                 if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))]
+    if not recurrent or any(isinstance(r, keras.layers.Bidirectional) for r in recurrent):
+        return None
+    *below, last = recurrent
+    head = model.get_layer("probabilities")
+
+    def read(images):
+        h = images
+        for layer in below:  # they return their whole sequences
+            h = layer(h, training=False)
+        cell = last.cell
+        states = cell.get_initial_state(tf.shape(h)[0])
+        hidden = []
+        for row in range(h.shape[1]):  # 28 steps, unrolled when traced
+            output, states = cell(h[:, row], states, training=False)
+            hidden.append(output)
+        hidden = tf.stack(hidden, axis=1)
+        return {"probabilities": head(hidden), "hidden": hidden}
+
+    return read
 
 
 class _KerasClassifier:

@@ -278,3 +278,72 @@ def export(workdir, out):
     if not workdir.is_dir():
         raise UserError(f"{workdir}: no such folder (--workdir)")
     export_run(workdir, out)
+
+
+@textgen.command()
+@options.model("textgen")
+@click.option("--text", type=click.Path(dir_okay=False, path_type=Path),
+              help="A UTF-8 text to read. Default: the text the model was trained on, where"
+              " its export recorded it (its held-out last 10%).")
+@click.option("--chars", type=click.IntRange(1, 20000), default=3000, show_default=True,
+              help="How many characters of the held-out text to read.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("inspect"), show_default=True,
+              help="Folder for index.html and summary.png.")
+def inspect(model_path, text, chars, out):
+    """Write a web page of what each unit of a character model tracks.
+
+    One pass of the model over the held-out last 10% of a text gives every
+    state and gate after every character. The page (OUT/index.html, one
+    self-contained file) colours the text by any unit, lists the unit that
+    follows each simple text feature best (quotes, brackets, line position,
+    ...), plots the gates' saturation, and colours each character by the
+    model's surprise. OUT/summary.png sums it up. See docs/inspect.md.
+
+    \b
+    Example:
+      kerasrnn textgen inspect --text input.txt --out inspect
+      # then open inspect/index.html in a browser
+    """
+    import time
+
+    import tensorflow as tf
+
+    from kerasrnn.apps.common.run_folder import check_writable
+    from kerasrnn.apps.textgen import data
+    from kerasrnn.apps.textgen.generation import load, training_source, vocabulary
+    from kerasrnn.apps.textgen.inspect import analyse, write_page, write_summary
+
+    check_writable(out, "--out")
+    loaded, model_dir = load(model_path)
+    if "activations" not in loaded.signatures:
+        raise UserError(f"{model_dir}: no `activations` signature (an export of an older"
+                        " kerasrnn): export its run again with `kerasrnn textgen export`")
+    if text is not None:
+        corpus = data.read_text(text)
+    else:
+        source = training_source(model_dir) or {}
+        if source.get("text") and Path(source["text"]).is_file():
+            corpus = data.read_text(source["text"])
+        elif source.get("dataset"):
+            corpus = data.tfds_text(source["dataset"])
+        else:
+            raise UserError(f"{model_dir}: its training text is not recorded: pass --text FILE")
+        corpus = corpus[int(len(corpus) * (1 - data.VALIDATION_FRACTION)):]  # held out
+    vocab = vocabulary(loaded)
+    known = set(vocab)
+    passage = "".join(ch for ch in corpus if ch in known)[:chars]
+    if not passage:
+        raise UserError("no character of the text is in the model's vocabulary")
+    started = time.monotonic()
+    ids = tf.constant([[vocab.index(ch) for ch in passage]], tf.int32)
+    outputs = {k: v.numpy() for k, v in loaded.signatures["activations"](ids=ids).items()}
+    analysis = analyse(passage, vocab, outputs)
+    seconds = time.monotonic() - started
+    page = write_page(analysis, out / "index.html", str(model_dir))
+    summary = write_summary(analysis, out / "summary.png")
+    click.echo(f"read {len(passage):,} characters in {seconds:.1f} s")
+    for found in analysis["found"][:5]:
+        click.echo(f"  {found['feature']}: layer {found['layer']}, unit {found['unit']},"
+                   f" r = {found['r']:+.3f}")
+    click.echo(f"wrote {page} and {summary}")

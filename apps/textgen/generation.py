@@ -11,6 +11,8 @@ The `step` signature exposes one stretch of the model with the recurrent
 state passed in and out explicitly, for clients that stream.
 """
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -46,19 +48,22 @@ class Generator:
     def zero_state(self, batch):
         return [tf.zeros([batch, size], tf.float32) for size in self.state_sizes]
 
-    def _step(self, projection, states):
+    def _step(self, projection, states, gates=None):
         """One character per row -> logits [batch, vocab], states.
 
         `projection` is the first cell's input for these characters times its
         kernel: `_project(ids)`, or rows of `_projection_table()`. The loops
         carry the states as a list, not as one stacked tensor, to spare every
-        character a stack and an unstack.
+        character a stack and an unstack. A `gates` list, when given, gets
+        every cell's gate activations of this step (`trace`).
         """
         new_states, k, x = [], 0, None
         for cell in self.cells:
             if x is not None:  # a layer above the first reads the one below
                 projection = tf.matmul(x, cell.kernel)
             n = len(cell.state_size) if isinstance(cell.state_size, list) else 1
+            if gates is not None:
+                gates.extend(cell.gate_values(projection, states[k : k + n]).values())
             x, cell_states = cell.recurrent_step(projection, states[k : k + n])
             if not isinstance(cell_states, (list, tuple)):
                 cell_states = [cell_states]
@@ -97,6 +102,48 @@ class Generator:
             lambda t, *_: t < steps, body, [tf.constant(0), tf.unstack(state, axis=1), logits]
         )
         return tf.transpose(logits.stack(), [1, 0, 2]), tf.stack(states, axis=1)
+
+    def names(self):
+        """Names of `trace`'s states and gates, "layer/name" (e.g. "0/c", "1/f")."""
+        states, gates = [], []
+        for i, cell in enumerate(self.cells):
+            n = len(cell.state_size) if isinstance(cell.state_size, list) else 1
+            states += [f"{i}/{name}" for name in ("h", "c")[:n]]
+            dummy = [tf.zeros([1, cell.units])] * n
+            gates += [f"{i}/{name}" for name in cell.gate_values(
+                tf.zeros([1, cell.kernel.shape[-1]]), dummy)]
+        return states, gates
+
+    def trace(self, ids):
+        """Everything inside the network after each character of `ids` [batch, t].
+
+        One loop over the text, in the graph. Returns `logits` [batch, t,
+        vocab] (the prediction of the next character), `states` [batch, t, S,
+        units] (every state tensor after the step, in `names()` order) and
+        `gates` [batch, t, K, units] (every gate's activation in the step).
+        """
+        steps = tf.shape(ids)[1]
+        batch = tf.shape(ids)[0]
+        gate_count = len(self.names()[1])
+
+        def body(t, states, logits, all_states, all_gates):
+            gates = []
+            out, states = self._step(self._project(ids[:, t]), states, gates)
+            gates = (tf.stack(gates, axis=1) if gates
+                     else tf.zeros([batch, 0, self.units], tf.float32))
+            return (t + 1, states, logits.write(t, out),
+                    all_states.write(t, tf.stack(states, axis=1)), all_gates.write(t, gates))
+
+        arrays = [tf.TensorArray(tf.float32, size=steps, element_shape=shape) for shape in (
+            [None, len(self.vocab)], [None, len(self.state_sizes), self.units],
+            [None, gate_count, self.units])]
+        _, _, logits, states, gates = tf.while_loop(
+            lambda t, *_: t < steps, body, [tf.constant(0), self.zero_state(batch), *arrays]
+        )
+        time_second = [1, 0, 2, 3]
+        return (tf.transpose(logits.stack(), [1, 0, 2]),
+                tf.transpose(states.stack(), time_second),
+                tf.transpose(gates.stack(), time_second))
 
     def prompt_ids(self, prompt):
         """Ragged ids of each prompt: unknown characters dropped, empty -> newline."""
@@ -168,8 +215,15 @@ class Generator:
         return prompt + continuation
 
 
-def export(model, vocab, base_dir=DEFAULT_BASE_DIR):
+SOURCE = "training_text.json"  # in assets.extra/: where the training text came from
+
+
+def export(model, vocab, base_dir=DEFAULT_BASE_DIR, source=None):
     """Writes the next `saved_models/textgen/<N>/`; returns its path.
+
+    `source`, `{"text": path or None, "dataset": name}`, is stored in
+    `assets.extra/training_text.json`, so that `kerasrnn textgen inspect`
+    can find the held-out part of the text the model was trained on.
 
     Signatures:
     - `serving_default`: `prompt` string [batch], `length` int32 [],
@@ -178,6 +232,10 @@ def export(model, vocab, base_dir=DEFAULT_BASE_DIR):
       -> `logits` float32 [batch, t, vocabulary], `state` (S state tensors).
     - `vocabulary`: no inputs -> `characters` string [vocabulary], the id of
       each character, for `step` clients.
+    - `activations`: `ids` int32 [batch, t] -> `logits` [batch, t, vocabulary],
+      `states` [batch, t, S, units], `gates` [batch, t, K, units], and their
+      names `state_names` string [S], `gate_names` string [K] ("0/c", "0/f"):
+      what `kerasrnn textgen inspect` shows.
     """
     generator = Generator(model, vocab)
     width = generator.units
@@ -191,6 +249,13 @@ def export(model, vocab, base_dir=DEFAULT_BASE_DIR):
 
     def characters():
         return {"characters": tf.constant(generator.vocab)}
+
+    state_names, gate_names = generator.names()
+
+    def activations(ids):
+        logits, states, gates = generator.trace(ids)
+        return {"logits": logits, "states": states, "gates": gates,
+                "state_names": tf.constant(state_names), "gate_names": tf.constant(gate_names)}
 
     def write(path):
         # No archive.track(model): the endpoints capture the weights they use,
@@ -217,12 +282,19 @@ def export(model, vocab, base_dir=DEFAULT_BASE_DIR):
             ],
         )
         archive.add_endpoint("vocabulary", characters, input_signature=[])
+        archive.add_endpoint(
+            "activations",
+            activations,
+            input_signature=[tf.TensorSpec([None, None], tf.int32, name="ids")],
+        )
         archive.write_out(path, verbose=False)
 
     request = {
         "inputs": {"prompt": ["ROMEO:"], "length": 60, "temperature": 0.8, "seed": 7}
     }
-    return export_version(write, MODEL_NAME, base_dir=base_dir, example_request=request)
+    extra = {SOURCE: source} if source is not None else None
+    return export_version(write, MODEL_NAME, base_dir=base_dir, example_request=request,
+                          extra_assets=extra)
 
 
 SIGNATURES = ("serving_default", "step", "vocabulary")
@@ -247,3 +319,14 @@ def load(path=None):
 def vocabulary(loaded):
     """The characters of a loaded textgen SavedModel, in id order."""
     return [c.decode("utf-8") for c in loaded.signatures["vocabulary"]()["characters"].numpy()]
+
+
+def training_source(model_dir):
+    """`{"text": ..., "dataset": ...}` stored by `export`, or None."""
+    import json
+
+    path = Path(model_dir) / "assets.extra" / SOURCE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

@@ -225,7 +225,12 @@ def export_run(workdir, out, model=None, results=None):
         except Exception as error:  # Keras raises many types for a bad file
             raise UserError(f"{source}: cannot load it ({error})") from None
     run_folder.check_writable(Path(out) / MODEL_NAME, "--out")
-    version = export(model, json.loads(vocab_path.read_text()), out)
+    run_file = workdir / "run.json"
+    config = json.loads(run_file.read_text()) if run_file.is_file() else {}
+    text = config.get("text")
+    source = {"text": str(Path(text).resolve()) if text else None,
+              "dataset": config.get("dataset")}
+    version = export(model, json.loads(vocab_path.read_text()), out, source=source)
     results_path = workdir / "results.json"
     results = results or (json.loads(results_path.read_text()) if results_path.is_file() else {})
     results["saved_model"] = str(version)

@@ -108,7 +108,7 @@ def _remove_abandoned_staging(model_dir):
 
 
 def export_version(write, name, base_dir=DEFAULT_BASE_DIR, example_request=None,
-                   serving_root=None):
+                   serving_root=None, extra_assets=None):
     """Writes a new version of model `name` and returns its folder.
 
     Args:
@@ -121,6 +121,8 @@ def export_version(write, name, base_dir=DEFAULT_BASE_DIR, example_request=None,
             SavedModel's `assets.extra/`, a folder TF Serving ignores.
         serving_root: Where the server sees `base_dir`, for `models.config`;
             by default the one the existing models.config uses, else /models.
+        extra_assets: Optional `{file name: JSON-able value}` written to
+            `assets.extra/` too (e.g. where the training text came from).
 
     Returns:
         The `Path` of the new version folder, `base_dir/name/<N+1>`.
@@ -144,6 +146,9 @@ def export_version(write, name, base_dir=DEFAULT_BASE_DIR, example_request=None,
         if example_request is not None:
             (staging / EXAMPLE_REQUEST).parent.mkdir(exist_ok=True)
             (staging / EXAMPLE_REQUEST).write_text(json.dumps(example_request, indent=1))
+        for file_name, value in (extra_assets or {}).items():
+            (staging / EXAMPLE_REQUEST.parent).mkdir(exist_ok=True)
+            (staging / EXAMPLE_REQUEST.parent / file_name).write_text(json.dumps(value, indent=1))
         _fsync_tree(staging)
         while True:
             target = model_dir / str((versions(model_dir) or [0])[-1] + 1)

@@ -1,0 +1,100 @@
+"""Re-exports a pretrained SavedModel as its next version, same weights, current export code.
+
+    python scripts/reexport_pretrained.py textgen    # saved_models/textgen/N -> N+1
+    python scripts/reexport_pretrained.py mnist
+
+New signatures (textgen's `activations`, mnist's `rows`) reach the models
+that ship with kerasrnn this way, without training them again. The weights
+are read from the newest version's variables, loaded into the app's model,
+and exported; the script then checks that the new version answers as
+the old one does on its own example request (the same text; the same
+probabilities to 1e-6). The old versions stay.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from kerasrnn.serving.export import EXAMPLE_REQUEST, latest_version_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = ROOT / "saved_models"
+
+
+def _load_weights(model, loaded):
+    """Sets `model`'s trainable weights from the SavedModel's variables, matched by name."""
+    saved = {}
+    for function in loaded.signatures.values():
+        for variable in function.variables:
+            key = "/".join(variable.name.removesuffix(":0").split("/")[-2:])
+            saved[key] = variable
+    for weight in model.trainable_weights:
+        key = "/".join(weight.path.split("/")[-2:])
+        weight.assign(saved[key].numpy())
+
+
+# The pretrained textgen model learnt tiny Shakespeare (docs/results.md), the
+# text of tensorflow-datasets' tiny_shakespeare; `inspect` reads its held-out part.
+TEXTGEN_SOURCE = {"text": None, "dataset": "tiny_shakespeare"}
+
+
+def textgen(old):
+    from kerasrnn.apps.textgen.generation import export, vocabulary
+    from kerasrnn.apps.textgen.model import build_model
+
+    vocab = vocabulary(old)
+    step = old.signatures["step"]
+    units = step.structured_input_signature[1]["state"].shape[2]
+    kernel_name = next(v.name for v in step.variables if "cell/kernel" in v.name)
+    cell = kernel_name.split("_")[0]  # "gru_0/gru_cell/kernel:0" -> "gru"
+    layers = len({v.name.split("/")[0] for v in step.variables if "cell/kernel" in v.name})
+    model = build_model(vocab, cell, units, layers)
+    _load_weights(model, old)
+    return export(model, vocab, BASE, source=TEXTGEN_SOURCE)
+
+
+def mnist(old):
+    from kerasrnn.apps.mnist.model import build_model, export
+
+    names = [v.name for v in old.signatures["serving_default"].variables]
+    cell = next(n for n in names if n.endswith("cell/kernel:0")).split("_")[0]
+    units = next(v for v in old.signatures["serving_default"].variables
+                 if v.name.endswith("cell/recurrent_kernel:0")).shape[0]
+    model = build_model(cell, units)
+    _load_weights(model, old)
+    return export(model, BASE)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("app", choices=["textgen", "mnist"])
+    args = parser.parse_args()
+    source = latest_version_dir(BASE / args.app)
+    old = tf.saved_model.load(str(source))
+    new_dir = {"textgen": textgen, "mnist": mnist}[args.app](old)
+    new = tf.saved_model.load(str(new_dir))
+    request = json.loads((source / EXAMPLE_REQUEST).read_text())
+    if args.app == "textgen":
+        given = request["inputs"]
+        inputs = {"prompt": tf.constant(given["prompt"]),
+                  "length": tf.constant(given["length"], tf.int32),
+                  "seed": tf.constant(given["seed"], tf.int32),
+                  "temperature": tf.constant(given["temperature"], tf.float32)}
+        same = (old.signatures["serving_default"](**inputs)["text"].numpy()
+                == new.signatures["serving_default"](**inputs)["text"].numpy()).all()
+    else:
+        images = tf.constant(np.asarray(request["instances"], np.float32))
+        # The same weights in another graph: equal up to float rounding.
+        same = np.allclose(old.signatures["serving_default"](images=images)["probabilities"],
+                           new.signatures["serving_default"](images=images)["probabilities"],
+                           rtol=0, atol=1e-6)
+    print(f"{source.relative_to(ROOT)} -> {new_dir.relative_to(ROOT)}; same answers: {same}")
+    sys.exit(0 if same else 1)
+
+
+if __name__ == "__main__":
+    main()
