@@ -8,6 +8,7 @@ sample digit comes from the wheel.
 """
 
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -19,16 +20,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Runs `kerasrnn ARGS` from the wheel: the editable install's import hook
-# (setuptools' __editable__ finder) is taken off sys.meta_path first.
+# Runs several `kerasrnn` commands from the wheel in one process (TensorFlow
+# starts once), after taking the editable install's import hook (setuptools'
+# __editable__ finder) off sys.meta_path; prints each one's exit code and
+# output as JSON.
 RUNNER = """
-import sys
+import json, sys
 sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
 import kerasrnn
 assert kerasrnn.__file__.startswith(sys.argv[1]), kerasrnn.__file__
+from click.testing import CliRunner
 from kerasrnn.cli import main
-sys.argv = ["kerasrnn", *sys.argv[2:]]
-main()
+results = {}
+for name, args in json.loads(sys.argv[2]).items():
+    result = CliRunner().invoke(main, args)
+    results[name] = {"code": result.exit_code, "stdout": result.stdout,
+                     "stderr": result.stderr, "error": repr(result.exception)}
+print(json.dumps(results))
 """
 
 
@@ -64,13 +72,48 @@ def wheel(tmp_path_factory):
     return built, target
 
 
-def _kerasrnn(wheel, cwd, *args):
+def _write_idx(folder, images, labels):
+    folder.mkdir()
+    header = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in images.shape)
+    for name, body in [("t10k-images-idx3-ubyte", header + images.tobytes()),
+                       ("t10k-labels-idx1-ubyte", (2049).to_bytes(4, "big")
+                        + len(labels).to_bytes(4, "big") + labels.tobytes())]:
+        with gzip.open(folder / f"{name}.gz", "wb") as f:
+            f.write(body)
+
+
+SAMPLE = ["textgen", "sample", "--prompt", "ROMEO:", "--length", "300", "--seed", "1"]
+
+
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory):
+    """The commands' results, run from the wheel in an empty folder."""
+    from PIL import Image
+
+    tmp = tmp_path_factory.mktemp("user")
+    samples = sorted((ROOT / "apps/mnist/samples").glob("*.png"))
+    images = np.stack([np.asarray(Image.open(p)) for p in samples]).astype(np.uint8)
+    labels = np.array([int(p.stem.rsplit("_", 1)[1]) for p in samples], np.uint8)
+    _write_idx(tmp / "idx", images, labels)
+    work = tmp / "empty"
+    work.mkdir()
+    commands = {
+        "sample": SAMPLE,
+        "predict": ["mnist", "predict"],
+        "evaluate": ["mnist", "evaluate", "--data-dir", str(tmp / "idx")],
+        "check": ["serving", "check"],
+    }
     _, target = wheel
-    env = {**os.environ, "PYTHONPATH": str(target)}
-    return subprocess.run(
-        [sys.executable, "-c", RUNNER, str(target), *map(str, args)],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+    run = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(target), json.dumps(commands)],
+        cwd=work, env={**os.environ, "PYTHONPATH": str(target)},
+        capture_output=True, text=True, timeout=600,
     )
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    for name, result in results.items():
+        assert result["code"] == 0, (name, result)
+    return dict(results=results, target=target, work=work)
 
 
 def test_the_wheel_holds_every_module_the_newest_models_and_the_sample_digits(wheel):
@@ -95,28 +138,33 @@ def test_the_wheel_holds_every_module_the_newest_models_and_the_sample_digits(wh
     assert built.stat().st_size < 10 * 2**20
 
 
-def test_sample_prints_the_same_text_as_from_the_repository(wheel, tmp_path):
-    args = ["textgen", "sample", "--prompt", "ROMEO:", "--length", "300", "--seed", "1"]
-    installed = _kerasrnn(wheel, tmp_path, *args)
-    assert installed.returncode == 0, installed.stderr
-    from_repo = subprocess.run([sys.executable, "-m", "kerasrnn", *args], cwd=ROOT,
-                               capture_output=True, text=True)
-    assert from_repo.returncode == 0, from_repo.stderr
-    assert installed.stdout == from_repo.stdout
-    assert installed.stdout.startswith("ROMEO:") and len(installed.stdout) > 300
+def test_sample_prints_the_same_text_as_from_the_repository(installed, monkeypatch):
+    from click.testing import CliRunner
+
+    from kerasrnn.cli import main
+
+    sample = installed["results"]["sample"]
+    monkeypatch.chdir(ROOT)
+    from_repo = CliRunner().invoke(main, SAMPLE)
+    assert from_repo.exit_code == 0, from_repo.output
+    assert sample["stdout"] == from_repo.stdout
+    assert sample["stdout"].startswith("ROMEO:") and len(sample["stdout"]) > 300
     # Each says which model it took: the packaged one, and the repository's own.
-    _, target = wheel
-    assert installed.stderr.splitlines() == [
-        f"model: {target / 'kerasrnn/pretrained/textgen'}"
-        f"/{_newest_versions()['textgen']} (pretrained, installed with kerasrnn)"
+    newest = _newest_versions()["textgen"]
+    assert sample["stderr"].splitlines() == [
+        f"model: {installed['target'] / 'kerasrnn/pretrained/textgen'}/{newest}"
+        " (pretrained, installed with kerasrnn)"
     ]
-    assert from_repo.stderr.startswith("model: saved_models/textgen/")
+    assert from_repo.stderr == f"model: saved_models/textgen/{newest} (the newest export here)\n"
 
 
-def test_predict_reads_the_packaged_sample_digits(wheel, tmp_path):
-    run = _kerasrnn(wheel, tmp_path, "mnist", "predict")
-    assert run.returncode == 0, run.stderr
-    lines = run.stdout.splitlines()
+def test_predict_reads_the_packaged_sample_digits(installed, monkeypatch):
+    from click.testing import CliRunner
+
+    from kerasrnn.cli import main
+
+    predict = installed["results"]["predict"]
+    lines = predict["stdout"].splitlines()
     assert len(lines) == 10
     right = 0
     for line in lines:
@@ -125,44 +173,22 @@ def test_predict_reads_the_packaged_sample_digits(wheel, tmp_path):
         label = Path(path).stem.rsplit("_", 1)[1]  # test_<index>_label_<L>.png
         right += prediction.split()[0] == label
     assert right >= 9  # the pretrained model's test accuracy is 95%
-    assert "pretrained, installed with kerasrnn" in run.stderr
+    assert "pretrained, installed with kerasrnn" in predict["stderr"]
     # The same predictions as the repository's own files give, digit by digit.
+    monkeypatch.chdir(ROOT)
     samples = sorted((ROOT / "apps/mnist/samples").glob("*.png"))
-    from_repo = subprocess.run([sys.executable, "-m", "kerasrnn", "mnist", "predict", *samples],
-                               cwd=ROOT, capture_output=True, text=True)
+    from_repo = CliRunner().invoke(main, ["mnist", "predict", *map(str, samples)])
     assert [line.split(": ")[1] for line in from_repo.stdout.splitlines()] == [
         line.split(": ")[1] for line in lines]
 
 
-def _write_idx(folder, images, labels):
-    folder.mkdir()
-    header = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in images.shape)
-    for name, body in [("t10k-images-idx3-ubyte", header + images.tobytes()),
-                       ("t10k-labels-idx1-ubyte", (2049).to_bytes(4, "big")
-                        + len(labels).to_bytes(4, "big") + labels.tobytes())]:
-        with gzip.open(folder / f"{name}.gz", "wb") as f:
-            f.write(body)
-
-
-def test_evaluate_and_serving_check_on_the_packaged_models(wheel, tmp_path):
-    from PIL import Image
-
-    samples = sorted((ROOT / "apps/mnist/samples").glob("*.png"))
-    images = np.stack([np.asarray(Image.open(p)) for p in samples]).astype(np.uint8)
-    labels = np.array([int(p.stem.rsplit("_", 1)[1]) for p in samples], np.uint8)
-    _write_idx(tmp_path / "idx", images, labels)
-    work = tmp_path / "empty"
-    work.mkdir()
-    run = _kerasrnn(wheel, work, "mnist", "evaluate", "--data-dir", tmp_path / "idx")
-    assert run.returncode == 0, run.stderr
-    assert "test digits: 10" in run.stdout and "accuracy: 90.00%" in run.stdout
-    run = _kerasrnn(wheel, work, "serving", "check")
-    assert run.returncode == 0, run.stderr
+def test_evaluate_and_serving_check_on_the_packaged_models(installed):
+    evaluate = installed["results"]["evaluate"]["stdout"]
+    assert "test digits: 10" in evaluate and "accuracy: 90.00%" in evaluate
+    check = installed["results"]["check"]["stdout"]
     for model, newest in _newest_versions().items():
-        assert f"{model}/{newest}: loads with the session loader (tag serve)" in run.stdout
-    assert list(work.iterdir()) == []  # nothing written where the user stands
-
-
+        assert f"{model}/{newest}: loads with the session loader (tag serve)" in check
+    assert list(installed["work"].iterdir()) == []  # nothing written where the user stands
 def test_setup_cfg_lists_every_package():
     import configparser
 

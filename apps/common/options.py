@@ -58,3 +58,20 @@ def strategy():
         "--strategy", type=click.Choice(STRATEGIES), default="default", show_default=True,
         help="tf.distribute strategy: one device, all local GPUs, or TF_CONFIG's hosts.",
     )
+
+
+def export_folders(app):
+    """--workdir and --out of an app's `export` command."""
+
+    def decorate(command):
+        command = click.option(
+            "--out", type=click.Path(path_type=Path), default=Path("saved_models"),
+            show_default=True, help=f"Export the SavedModel to OUT/{app}/<next version>.",
+        )(command)
+        return click.option(
+            "--workdir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+            default=Path("runs") / app, show_default=True,
+            help="The run folder whose model.keras to export.",
+        )(command)
+
+    return decorate

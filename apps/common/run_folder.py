@@ -189,3 +189,33 @@ def start(workdir, config, resume=False, restart=False, app="APP"):
 def discard_previous(workdir):
     """Deletes the previous run's files: this run has finished an epoch of its own."""
     shutil.rmtree(Path(workdir) / DISCARDED, ignore_errors=True)
+
+
+def trained_model(workdir):
+    """The `model.keras` that a finished training run saved in `workdir`."""
+    import keras
+
+    import kerasrnn.layers  # noqa: F401  (registers the cells and layers for the file)
+
+    source = Path(workdir) / "model.keras"
+    if not source.is_file():
+        raise UserError(f"{workdir}: no model.keras (has a training run finished there?)")
+    try:
+        return keras.saving.load_model(source)
+    except Exception as error:  # Keras raises many types for a bad file
+        raise UserError(f"{source}: cannot load it ({error})") from None
+
+
+def record_export(workdir, version, results=None):
+    """Writes results.json, last: the run in `workdir` is trained and exported.
+
+    Args:
+        workdir: The run folder.
+        version: The exported SavedModel's folder.
+        results: The run's figures; by default those results.json holds.
+    """
+    path = Path(workdir) / "results.json"
+    results = results or (json.loads(path.read_text()) if path.is_file() else {})
+    results["saved_model"] = str(version)
+    path.write_text(json.dumps(results, indent=1))
+    click.echo(f"saved {Path(workdir) / 'model.keras'} and exported {version}")

@@ -202,11 +202,7 @@ def predict(model_path, images):
 
 
 @mnist.command()
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("runs/mnist"), show_default=True,
-              help="The run folder whose model.keras to export.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("saved_models"),
-              show_default=True, help="Export the SavedModel to OUT/mnist/<next version>.")
+@options.export_folders("mnist")
 def export(workdir, out):
     """Export a finished training run's model.keras as the next SavedModel version.
 
@@ -219,8 +215,6 @@ def export(workdir, out):
     """
     from kerasrnn.apps.mnist.train import export_run
 
-    if not workdir.is_dir():
-        raise UserError(f"{workdir}: no such folder (--workdir)")
     export_run(workdir, out)
 
 

@@ -8,7 +8,6 @@ finished epoch), the best weights so far, and history.csv (see
 kerasrnn.apps.common.run_folder).
 """
 
-import json
 import time
 from pathlib import Path
 
@@ -109,27 +108,14 @@ def run(config, *, workdir, out, logdir=None, resume=False, restart=False, strat
 
 
 def export_run(workdir, out, model=None, results=None):
-    """Exports a trained run's model.keras as the next SavedModel version, then results.json.
+    """Exports a trained run's model as the next SavedModel version, then results.json.
 
     Called at the end of `run`, and by `kerasrnn mnist export` for a run
     whose export failed (an unwritable --out, a full disk).
     """
-    workdir = Path(workdir)
     if model is None:
-        import kerasrnn.layers  # noqa: F401  (registers the cells for the .keras file)
-
-        source = workdir / "model.keras"
-        if not source.is_file():
-            raise UserError(f"{workdir}: no model.keras (has a training run finished there?)")
-        try:
-            model = keras.saving.load_model(source)
-        except Exception as error:  # Keras raises many types for a bad file
-            raise UserError(f"{source}: cannot load it ({error})") from None
+        model = run_folder.trained_model(workdir)
     run_folder.check_writable(Path(out) / MODEL_NAME, "--out")
     version = export(model, out)
-    results_path = workdir / "results.json"
-    results = results or (json.loads(results_path.read_text()) if results_path.is_file() else {})
-    results["saved_model"] = str(version)
-    results_path.write_text(json.dumps(results, indent=1))
-    click.echo(f"saved {workdir / 'model.keras'} and exported {version}")
+    run_folder.record_export(workdir, version, results)
     return version

@@ -258,11 +258,7 @@ def evaluate(model_path, text, dataset, seq_len, carry_state):
 
 
 @textgen.command()
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("runs/textgen"), show_default=True,
-              help="The run folder whose model.keras to export.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("saved_models"),
-              show_default=True, help="Export the SavedModel to OUT/textgen/<next version>.")
+@options.export_folders("textgen")
 def export(workdir, out):
     """Export a finished training run's model.keras as the next SavedModel version.
 
@@ -275,8 +271,6 @@ def export(workdir, out):
     """
     from kerasrnn.apps.textgen.train import export_run
 
-    if not workdir.is_dir():
-        raise UserError(f"{workdir}: no such folder (--workdir)")
     export_run(workdir, out)
 
 

@@ -206,34 +206,23 @@ def run(config, *, workdir, out, resume=False, restart=False, strategy="default"
 
 
 def export_run(workdir, out, model=None, results=None):
-    """Exports a trained run's model.keras as the next SavedModel version, then results.json.
+    """Exports a trained run's model as the next SavedModel version, then results.json.
 
     Called at the end of `run`, and by `kerasrnn textgen export` for a run
-    whose export failed (an unwritable --out, a full disk).
+    whose export failed (an unwritable --out, a full disk). The export
+    records where the training text came from, for `textgen inspect`.
     """
     workdir = Path(workdir)
     vocab_path = workdir / "vocabulary.json"
+    if not vocab_path.is_file():
+        raise UserError(f"{workdir}: no vocabulary.json (has a training run finished there?)")
     if model is None:
-        import kerasrnn.layers  # noqa: F401  (registers the layers for the .keras file)
-
-        source = workdir / "model.keras"
-        if not source.is_file() or not vocab_path.is_file():
-            raise UserError(f"{workdir}: no model.keras and vocabulary.json"
-                            " (has a training run finished there?)")
-        try:
-            model = keras.saving.load_model(source)
-        except Exception as error:  # Keras raises many types for a bad file
-            raise UserError(f"{source}: cannot load it ({error})") from None
+        model = run_folder.trained_model(workdir)
     run_folder.check_writable(Path(out) / MODEL_NAME, "--out")
-    run_file = workdir / "run.json"
-    config = json.loads(run_file.read_text()) if run_file.is_file() else {}
+    config = json.loads((workdir / "run.json").read_text())
     text = config.get("text")
     source = {"text": str(Path(text).resolve()) if text else None,
               "dataset": config.get("dataset")}
     version = export(model, json.loads(vocab_path.read_text()), out, source=source)
-    results_path = workdir / "results.json"
-    results = results or (json.loads(results_path.read_text()) if results_path.is_file() else {})
-    results["saved_model"] = str(version)
-    results_path.write_text(json.dumps(results, indent=1))
-    click.echo(f"saved {workdir / 'model.keras'} and exported {version}")
+    run_folder.record_export(workdir, version, results)
     return version
