@@ -1,7 +1,7 @@
 """Text for the character model: a UTF-8 file or tensorflow-datasets' tiny_shakespeare.
 
-The vocabulary is the sorted set of characters of the training text; it is
-stored in the model, so sampling needs no training data. The last 10% of the
+The vocabulary is the sorted set of characters of the training text; the
+SavedModel carries it, so sampling needs no training data. The last 10% of the
 text is held out for validation.
 """
 

@@ -79,9 +79,9 @@ class Generator:
         """`_project` of every character at once, one row per id.
 
         Generating, the first cell's input is always one of these rows, so a
-        gather per character replaces the embedding lookup and a matmul,
-        which took 8-10% of the time per character of the 512-unit GRU.
-        Computed once per call from the weights, so the SavedModel stores
+        gather per character replaces the embedding lookup and a matmul
+        (docs/speed.md, "Generating text", has what it saves). Computed once
+        per call from the weights, so the SavedModel stores
         nothing twice.
         """
         return tf.matmul(self.embedding.embeddings, self.cells[0].kernel)
