@@ -183,6 +183,9 @@ class _RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         """
         raise NotImplementedError
 
+    # The names of `gate_values`' gates, in its order.
+    gate_names = ()
+
     def gate_values(self, projection, states):
         """The gate activations of a step, by name, for looking inside the cell.
 
@@ -371,6 +374,8 @@ class LSTMCell(_RecurrentCell):
         h = o * self.activation(c)
         return h, [h, c]
 
+    gate_names = ("i", "f", "o")
+
     def gate_values(self, projection, states):
         """`{"i": input gate, "f": forget gate, "o": output gate}` of a step."""
         z = projection + ops.matmul(states[0], self.recurrent_kernel)
@@ -495,6 +500,8 @@ class GRUCell(_RecurrentCell):
         h = h_candidate + z * (h_tm1 - h_candidate)
         new_state = [h] if isinstance(states, (list, tuple)) else h
         return h, new_state
+
+    gate_names = ("z", "r")
 
     def gate_values(self, projection, states):
         """`{"z": Keras's update gate (the share of h_{t-1} kept), "r": reset gate}`."""

@@ -47,3 +47,17 @@ def resolve(app, given=None, announce=True):
     if announce:
         click.echo(f"model: {path} ({origin})", err=True)
     return path
+
+
+def load_saved_model(path):
+    """`tf.saved_model.load(path)`, or one line saying why the folder will not load."""
+    import tensorflow as tf
+
+    path = Path(path)
+    if not (path / "saved_model.pb").is_file():
+        raise UserError(f"{path}: not a SavedModel folder (no saved_model.pb)")
+    try:
+        return tf.saved_model.load(str(path))
+    except Exception as error:  # a corrupt saved_model.pb, missing variables, ...
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(f"{path}: cannot load this SavedModel ({reason})") from None

@@ -145,8 +145,6 @@ def start(workdir, config, resume=False, restart=False, app="APP"):
         The `RunLock`, held until it is released or the process ends; use it
         as a context manager around the run.
     """
-    if resume and restart:
-        raise click.UsageError("--resume and --restart exclude each other")
     workdir = check_writable(workdir, "--workdir")
     lock = RunLock(workdir)
     _restore_discarded(workdir)

@@ -265,11 +265,7 @@ def explain(model_path, dataset, data_dir, images, indices, out):
         pixels = data.to_float(test_images[list(indices)])
         titles = [f"test digit {i}, label {labels[i]}" for i in indices]
     path = model_lookup.resolve(MODEL_NAME, model_path)
-    try:
-        loaded = tf.saved_model.load(str(path))
-    except Exception as error:  # a .keras file, a corrupt SavedModel, ...
-        raise UserError(f"{path}: cannot load it as a SavedModel ({type(error).__name__})"
-                        ) from None
+    loaded = model_lookup.load_saved_model(path)
     if "rows" not in loaded.signatures:
         raise UserError(f"{path}: no `rows` signature (a bidirectional model, or an export of"
                         " an older kerasrnn): export its run again with `kerasrnn mnist export`")

@@ -154,11 +154,7 @@ class _KerasClassifier:
 
 class _SavedModelClassifier:
     def __init__(self, path):
-        try:
-            loaded = tf.saved_model.load(str(path))
-        except Exception as error:  # a corrupt saved_model.pb, missing variables, ...
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else error
-            raise UserError(f"{path}: cannot load this SavedModel ({reason})") from None
+        loaded = model_lookup.load_saved_model(path)
         function = loaded.signatures.get("serving_default")
         inputs = function.structured_input_signature[1] if function is not None else {}
         if set(inputs) != {"images"}:

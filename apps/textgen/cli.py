@@ -330,9 +330,9 @@ def inspect(model_path, text, chars, out):
     if not passage:
         raise UserError("no character of the text is in the model's vocabulary")
     started = time.monotonic()
-    ids = tf.constant([[vocab.index(ch) for ch in passage]], tf.int32)
-    outputs = {k: v.numpy() for k, v in loaded.signatures["activations"](ids=ids).items()}
-    analysis = analyse(passage, vocab, outputs)
+    ids = data.encode(passage, vocab)
+    activations = loaded.signatures["activations"](ids=tf.constant(ids[None]))
+    analysis = analyse(passage, ids, vocab, {k: v.numpy() for k, v in activations.items()})
     seconds = time.monotonic() - started
     page = write_page(analysis, out / "index.html", str(model_dir))
     summary = write_summary(analysis, out / "summary.png")

@@ -109,9 +109,7 @@ class Generator:
         for i, cell in enumerate(self.cells):
             n = len(cell.state_size) if isinstance(cell.state_size, list) else 1
             states += [f"{i}/{name}" for name in ("h", "c")[:n]]
-            dummy = [tf.zeros([1, cell.units])] * n
-            gates += [f"{i}/{name}" for name in cell.gate_values(
-                tf.zeros([1, cell.kernel.shape[-1]]), dummy)]
+            gates += [f"{i}/{name}" for name in cell.gate_names]
         return states, gates
 
     def trace(self, ids):
@@ -124,7 +122,7 @@ class Generator:
         """
         steps = tf.shape(ids)[1]
         batch = tf.shape(ids)[0]
-        gate_count = len(self.names()[1])
+        gate_count = sum(len(cell.gate_names) for cell in self.cells)
 
         def body(t, states, logits, all_states, all_gates):
             gates = []
@@ -303,13 +301,7 @@ SIGNATURES = ("serving_default", "step", "vocabulary")
 def load(path=None):
     """A textgen SavedModel (default: see model_lookup) and the folder it came from."""
     path = model_lookup.resolve(MODEL_NAME, path)
-    if not (path / "saved_model.pb").is_file():
-        raise UserError(f"{path}: not a SavedModel folder (no saved_model.pb)")
-    try:
-        loaded = tf.saved_model.load(str(path))
-    except Exception as error:  # a corrupt saved_model.pb, missing variables, ...
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise UserError(f"{path}: cannot load this SavedModel ({reason})") from None
+    loaded = model_lookup.load_saved_model(path)
     missing = set(SIGNATURES) - set(loaded.signatures)
     if missing:
         raise UserError(f"{path}: not a textgen SavedModel (no {', '.join(sorted(missing))})")

@@ -165,8 +165,11 @@ def surprise(logits, ids, vocab, top=5):
     return losses, expected
 
 
-def analyse(text, vocab, activations):
-    """Everything the page and the summary show, from one `activations` call's outputs."""
+def analyse(text, ids, vocab, activations):
+    """Everything the page and the summary show, from one `activations` call's outputs.
+
+    `ids` are the characters of `text` as the model read them.
+    """
     state_names = [n.decode() if isinstance(n, bytes) else n for n in activations["state_names"]]
     gate_names = [n.decode() if isinstance(n, bytes) else n for n in activations["gate_names"]]
     states = activations["states"][0]  # [n, S, units]
@@ -176,8 +179,6 @@ def analyse(text, vocab, activations):
         layer, kind = name.split("/")
         if kind == "c" or int(layer) not in shown:
             shown[int(layer)] = (kind, states[:, k])
-    index = {ch: i for i, ch in enumerate(vocab)}
-    ids = [index[ch] for ch in text]
     losses, expected = surprise(activations["logits"][0], ids, vocab)
     return {
         "text": text,
