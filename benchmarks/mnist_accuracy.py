@@ -39,7 +39,7 @@ def main():
         for cell in args.cells.split(","):
             with tempfile.TemporaryDirectory() as tmp:
                 command = [
-                    sys.executable, "-m", "kerasrnn", "mnist", "train", "--cell", cell,
+                    sys.executable, "-m", "kerasrnn.apps", "mnist", "train", "--cell", cell,
                     "--epochs", str(args.epochs), "--data-dir", str(data[dataset]),
                     "--workdir", f"{tmp}/run", "--out", f"{tmp}/saved_models",
                     *shlex.split(args.extra),

@@ -1,29 +1,44 @@
-"""kerasrnn: SimpleRNN, LSTM and GRU cells as readable Keras 3 layers.
+"""kerasrnn: recurrent cells as readable Keras 3 layers, on every backend.
 
     from kerasrnn import SimpleRNNCell, LSTMCell, GRUCell
     from kerasrnn import SimpleRNN, LSTM, GRU   # the cells as layers
 
-The cells and layers are imported on first use, so that `import kerasrnn`
-(and the `kerasrnn` command's `--help`) does not import Keras. Importing
-them registers them with Keras, so `.keras` files that use them load with
-`keras.saving.load_model` and no `custom_objects`; when Keras is already
-imported, `import kerasrnn` registers them at once. In a program that loads
-a `.keras` file before touching kerasrnn's classes, `import kerasrnn.layers`
-registers them.
+Where things are. One module per cell family holds its cell (one time step,
+for `keras.layers.RNN`; the equations and weight layout are in its
+docstring), its layer (the cell over a whole sequence) and, where it has
+one, its written-out backward pass: simple_rnn.py, lstm.py, gru.py.
+recurrent.py holds what every family shares (the cell and layer bases) and
+`choose_paths`, the one function that decides how a layer runs; bptt.py the
+written-out passes' shared loops; kernels/ the hand-offs to a backend's fused
+kernels; serving/ the SavedModels for TF Serving (TensorFlow only).
+
+A new cell family is one new module: a cell deriving from
+`recurrent.RecurrentCell` (set `gates`, `gate_names`, write
+`recurrent_step`), a layer deriving from `recurrent.RecurrentLayer` (set
+`cell_class`; `has_written_out` and `fused_kernel` only where it has them),
+both registered with `keras.saving.register_keras_serializable`; then its
+names in `_EXPORTS` below, and its `--cell` name in the apps' list.
+
+The modules are imported on first use, so that `import kerasrnn` (and the
+`kerasrnn` command's `--help`) does not import Keras. Their classes are
+registered with Keras whatever the order of imports: at once when Keras is
+already imported, else as soon as it is, so `.keras` files that use them
+load with `keras.saving.load_model` and no `custom_objects`.
 """
 
+import importlib
 import sys
 
 __version__ = "0.1.0"
 
 # name -> the module that defines it
 _EXPORTS = {
-    "SimpleRNNCell": "kerasrnn.cells",
-    "LSTMCell": "kerasrnn.cells",
-    "GRUCell": "kerasrnn.cells",
-    "SimpleRNN": "kerasrnn.layers",
-    "LSTM": "kerasrnn.layers",
-    "GRU": "kerasrnn.layers",
+    "SimpleRNNCell": "kerasrnn.simple_rnn",
+    "SimpleRNN": "kerasrnn.simple_rnn",
+    "LSTMCell": "kerasrnn.lstm",
+    "LSTM": "kerasrnn.lstm",
+    "GRUCell": "kerasrnn.gru",
+    "GRU": "kerasrnn.gru",
 }
 
 __all__ = [*_EXPORTS, "__version__"]
@@ -31,8 +46,6 @@ __all__ = [*_EXPORTS, "__version__"]
 
 def __getattr__(name):
     if name in _EXPORTS:
-        import importlib
-
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'kerasrnn' has no attribute {name!r}")
 
@@ -41,5 +54,17 @@ def __dir__():
     return sorted([*globals(), *_EXPORTS])
 
 
-if "keras" in sys.modules:  # Keras's cost is paid already: register the classes now
-    import kerasrnn.layers  # noqa: E402, F401
+def _register(_keras=None):
+    """Imports every family module; each registers its classes with Keras."""
+    for module in dict.fromkeys(_EXPORTS.values()):
+        importlib.import_module(module)
+
+
+if "keras" in sys.modules:  # Keras's cost is paid already
+    _register()
+else:
+    # wrapt (a dependency of TensorFlow's) runs the hook right after `keras`
+    # is first imported, by whatever code imports it.
+    import wrapt
+
+    wrapt.register_post_import_hook(_register, "keras")

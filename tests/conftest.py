@@ -44,7 +44,8 @@ def two_workers(tmp_path):
             tf_config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}
             log = open(tmp_path / f"worker{index}.log", "w")
             workers.append(subprocess.Popen(
-                [sys.executable, "-m", "kerasrnn", *map(str, args), "--strategy", "multiworker"],
+                [sys.executable, "-m", "kerasrnn.apps", *map(str, args),
+                 "--strategy", "multiworker"],
                 env={**os.environ, "TF_CONFIG": json.dumps(tf_config),
                      "TMPDIR": str(tmp_path / "tmp")},
                 stdout=log, stderr=subprocess.STDOUT, text=True,

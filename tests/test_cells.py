@@ -17,7 +17,10 @@ import pytest
 import tensorflow as tf
 from keras import initializers
 
-from kerasrnn import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell, bptt
+import kerasrnn.gru
+import kerasrnn.lstm
+import kerasrnn.simple_rnn
+from kerasrnn import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 
 CELLS = {
     "rnn": (SimpleRNNCell, keras.layers.SimpleRNNCell),
@@ -70,7 +73,7 @@ def _pair(kind, wrapper=keras.layers.RNN, cell_kwargs=None, **layer_kwargs):
     return theirs, ours
 
 
-# Our layers (kerasrnn/layers.py) against Keras's built-in layers.
+# Our layers against Keras's built-in layers.
 LAYERS = {
     "rnn": (SimpleRNN, keras.layers.SimpleRNN),
     "lstm": (LSTM, keras.layers.LSTM),
@@ -435,7 +438,7 @@ def test_cells_run_on_other_keras_backends(backend):
     assert f"same outputs on {backend}" in run.stdout
 
 
-# The layers (kerasrnn.layers): the same cells with the input matmul taken out
+# The layers: the same cells with the input matmul taken out
 # of the time loop. They must compute exactly what Keras's built-in layers do.
 
 @pytest.mark.parametrize("kind", sorted(LAYERS))
@@ -495,18 +498,19 @@ def test_layer_config_round_trips_and_loads_keras_weights(kind):
     assert ours_cls.from_config(config).go_backwards
 
 
-# The written-out backward pass (kerasrnn/bptt.py). On TensorFlow the layers
-# take it wherever it applies, so the layer tests above compare its outputs
-# and gradients with Keras's; these check that it is taken, and where not.
+# The written-out backward pass (each family's `written_out`). On TensorFlow
+# the layers take it wherever it applies, so the layer tests above compare its
+# outputs and gradients with Keras's; these check that it is taken, and where not.
 
-WRITTEN_OUT = {"rnn": "simple_rnn", "lstm": "lstm", "gru": "gru"}
+WRITTEN_OUT = {"rnn": kerasrnn.simple_rnn, "lstm": kerasrnn.lstm, "gru": kerasrnn.gru}
 
 
 @pytest.mark.parametrize("kind", sorted(LAYERS))
 def test_layers_take_the_written_out_backward_where_it_applies(kind, monkeypatch):
     calls = []
-    function = getattr(bptt, WRITTEN_OUT[kind])
-    monkeypatch.setattr(bptt, WRITTEN_OUT[kind], lambda *args: calls.append(1) or function(*args))
+    function = WRITTEN_OUT[kind].written_out
+    monkeypatch.setattr(WRITTEN_OUT[kind], "written_out",
+                        lambda *args: calls.append(1) or function(*args))
     ours_cls = LAYERS[kind][0]
     x = _inputs()
     ours_cls(6, go_backwards=True, dropout=0.2, return_state=True)(x, training=True)

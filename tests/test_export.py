@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from kerasrnn import LSTMCell
-from kerasrnn.cli import main
+from kerasrnn.apps.cli import main
 from kerasrnn.serving.export import (
     export_version,
     models_config,

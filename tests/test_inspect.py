@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from kerasrnn.cli import main
+from kerasrnn.apps.cli import main
 
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "said", "nothing", "more"]
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from kerasrnn.apps.cli import main
 from kerasrnn.apps.common import datasets
 from kerasrnn.apps.mnist import data
-from kerasrnn.cli import main
 from kerasrnn.errors import UserError
 from kerasrnn.serving.export import versions
 
@@ -251,7 +251,7 @@ def test_resume_after_a_kill_ends_like_an_uninterrupted_run(trained, tmp_path):
     workdir = tmp_path / "killed"
     args = ["mnist", "train", "--data-dir", str(trained["data_dir"]), *TINY, *random_on,
             "--workdir", str(workdir), "--out", str(tmp_path / "sm")]
-    child = subprocess.Popen([sys.executable, "-m", "kerasrnn", *args],
+    child = subprocess.Popen([sys.executable, "-m", "kerasrnn.apps", *args],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     history = workdir / "history.csv"
@@ -353,7 +353,7 @@ import sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from kerasrnn.cli import main
+from kerasrnn.apps.cli import main
 main(sys.argv[1:])
 """
 

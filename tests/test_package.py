@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 import kerasrnn
-from kerasrnn.cli import main
+from kerasrnn.apps.cli import main
 
 
 def test_version_is_the_distribution_version():
@@ -33,7 +33,7 @@ def test_cli_help_and_version():
 
 def test_console_script_is_installed():
     script = Path(sys.executable).with_name("kerasrnn")
-    for command in ([str(script)], [sys.executable, "-m", "kerasrnn"]):
+    for command in ([str(script)], [sys.executable, "-m", "kerasrnn.apps"]):
         run = subprocess.run([*command, "--version"], capture_output=True, text=True)
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip() == f"kerasrnn, version {kerasrnn.__version__}"

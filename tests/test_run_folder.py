@@ -9,8 +9,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
+from kerasrnn.apps.cli import main
 from kerasrnn.apps.common.run_folder import RunLock
-from kerasrnn.cli import main
 
 APPS = {
     "mnist": ["--data-dir"],  # followed by a folder that does not exist

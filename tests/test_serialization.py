@@ -89,6 +89,24 @@ def test_keras_file_reloads_in_a_fresh_process(tmp_path):
     )
 
 
+@pytest.mark.parametrize("imports", ["import kerasrnn\nimport keras",
+                                     "import keras\nimport kerasrnn",
+                                     "import kerasrnn\nimport tensorflow\nimport keras"],
+                         ids=["kerasrnn-first", "keras-first", "tensorflow-in-between"])
+def test_import_kerasrnn_registers_the_classes_whatever_the_order(tmp_path, imports):
+    """`import kerasrnn` and a Keras imported before or after it: the file loads."""
+    model = _layer_model(LAYERS["lstm"])
+    path = tmp_path / "lstm.keras"
+    model.save(path)
+    script = imports + textwrap.dedent(f"""
+        model = keras.saving.load_model({str(path)!r})
+        print(type(model.layers[1]).__module__, type(model.layers[1]).__name__)
+        """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["kerasrnn.lstm", "LSTM"]
+
+
 # Runs in a process that never imports kerasrnn: loads each SavedModel with
 # tf.saved_model.load and with the session-based loader TF Serving uses.
 LOAD_WITHOUT_KERASRNN = """

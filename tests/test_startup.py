@@ -14,7 +14,7 @@ HELP_EVERYWHERE = """
 import json, sys
 import click
 from click.testing import CliRunner
-from kerasrnn.cli import main
+from kerasrnn.apps.cli import main
 
 runner = CliRunner()
 invocations = [["--help"], ["--version"]]
@@ -49,7 +49,7 @@ def test_every_command_help_has_an_example_and_defaults():
     import click
     from click.testing import CliRunner
 
-    from kerasrnn.cli import main
+    from kerasrnn.apps.cli import main
 
     runner = CliRunner()
     root = click.Context(main)

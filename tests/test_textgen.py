@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from kerasrnn.apps.cli import main
 from kerasrnn.apps.common import datasets, training
 from kerasrnn.apps.textgen import data
-from kerasrnn.cli import main
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare"
 

@@ -30,7 +30,7 @@ sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "_
 import kerasrnn
 assert kerasrnn.__file__.startswith(sys.argv[1]), kerasrnn.__file__
 from click.testing import CliRunner
-from kerasrnn.cli import main
+from kerasrnn.apps.cli import main
 results = {}
 for name, args in json.loads(sys.argv[2]).items():
     result = CliRunner().invoke(main, args)
@@ -141,7 +141,7 @@ def test_the_wheel_holds_every_module_the_newest_models_and_the_sample_digits(wh
 def test_sample_prints_the_same_text_as_from_the_repository(installed, monkeypatch):
     from click.testing import CliRunner
 
-    from kerasrnn.cli import main
+    from kerasrnn.apps.cli import main
 
     sample = installed["results"]["sample"]
     monkeypatch.chdir(ROOT)
@@ -161,7 +161,7 @@ def test_sample_prints_the_same_text_as_from_the_repository(installed, monkeypat
 def test_predict_reads_the_packaged_sample_digits(installed, monkeypatch):
     from click.testing import CliRunner
 
-    from kerasrnn.cli import main
+    from kerasrnn.apps.cli import main
 
     predict = installed["results"]["predict"]
     lines = predict["stdout"].splitlines()

@@ -12,13 +12,13 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 
 def cell_class(name):
     """kerasrnn's cell class for `--cell NAME`, e.g. `LSTMCell` for "lstm"."""
-    import kerasrnn.cells
+    import kerasrnn
 
-    return getattr(kerasrnn.cells, CELLS[name] + "Cell")
+    return getattr(kerasrnn, CELLS[name] + "Cell")
 
 
 def layer_class(name):
     """kerasrnn's layer class for `--cell NAME`, e.g. `LSTM` for "lstm"."""
-    import kerasrnn.layers
+    import kerasrnn
 
-    return getattr(kerasrnn.layers, CELLS[name])
+    return getattr(kerasrnn, CELLS[name])

@@ -193,8 +193,6 @@ def trained_model(workdir):
     """The `model.keras` that a finished training run saved in `workdir`."""
     import keras
 
-    import kerasrnn.layers  # noqa: F401  (registers the cells and layers for the file)
-
     source = Path(workdir) / "model.keras"
     if not source.is_file():
         raise UserError(f"{workdir}: no model.keras (has a training run finished there?)")

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import click
 
-from kerasrnn import quiet
-from kerasrnn.apps.common import options
+from kerasrnn.apps.common import options, quiet
 from kerasrnn.apps.mnist.config import TrainConfig
 from kerasrnn.errors import UserError
 

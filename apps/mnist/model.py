@@ -137,8 +137,6 @@ def row_by_row(model):
 
 class _KerasClassifier:
     def __init__(self, path):
-        import kerasrnn.layers  # noqa: F401  (registers the cells for the .keras file)
-
         try:
             self.model = keras.saving.load_model(path)
         except Exception as error:  # Keras raises many types for a bad file

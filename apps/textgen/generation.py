@@ -62,9 +62,12 @@ class Generator:
             if x is not None:  # a layer above the first reads the one below
                 projection = tf.matmul(x, cell.kernel)
             n = len(cell.state_size) if isinstance(cell.state_size, list) else 1
-            if gates is not None:
-                gates.extend(cell.gate_values(projection, states[k : k + n]).values())
-            x, cell_states = cell.recurrent_step(projection, states[k : k + n])
+            if gates is None:
+                x, cell_states = cell.recurrent_step(projection, states[k : k + n])
+            else:
+                x, cell_states, cell_gates = cell.recurrent_step(
+                    projection, states[k : k + n], return_gates=True)
+                gates.extend(cell_gates[name] for name in cell.gate_names)
             if not isinstance(cell_states, (list, tuple)):
                 cell_states = [cell_states]
             new_states.extend(cell_states)

@@ -3,8 +3,8 @@
 Each app's group is imported only when its subcommand is asked for, and no
 group imports TensorFlow or Keras at its top, so that `--help` and
 `--version` answer at once. A subcommand that runs starts TensorFlow
-through kerasrnn.quiet's `Command`, which keeps TensorFlow's native log
-lines away.
+through the toolkit's `quiet.Command` (apps/common/quiet.py), which keeps
+TensorFlow's start-up lines away.
 """
 
 import importlib
@@ -19,7 +19,7 @@ from kerasrnn.errors import UserError
 SUBCOMMANDS = {
     "mnist": ("kerasrnn.apps.mnist.cli", "mnist", "Classify MNIST digits read row by row."),
     "textgen": ("kerasrnn.apps.textgen.cli", "textgen", "A character-level text generator."),
-    "serving": ("kerasrnn.serving.check", "serving",
+    "serving": ("kerasrnn.apps.serving", "serving",
                 "Check SavedModels the way TF Serving loads them."),
 }
 

@@ -1,0 +1,121 @@
+"""Starts TensorFlow without its start-up noise on the terminal.
+
+TensorFlow's C++ code logs through Abseil, and lines logged before
+`absl::InitializeLog()` is called go to stderr whatever
+`TF_CPP_MIN_LOG_LEVEL` says (abseil/abseil-cpp#1718, #1957): the "All log
+messages before absl::InitializeLog()" warning, the oneDNN and CPU-feature
+notes, cudart_stub's "Could not find cuda drivers", and cuInit's error on a
+machine without a GPU. Python cannot call `InitializeLog`, and TensorFlow
+2.21 offers no switch for it.
+
+So, only while TensorFlow is imported and finds its devices (the start-up
+window), file descriptor 2 is pointed at a pipe, and a thread copies to the
+real stderr every line except the known start-up lines above, matched by
+pattern; a fatal line ("F…", "Check failed") is never dropped. When the
+window closes, fd 2 is the real stderr again and the pipe is drained before
+the command goes on, so that afterwards a crash's trace, a TensorFlow error,
+a closed pipe or a terminal's `isatty` behave exactly as without the filter.
+`TF_CPP_MIN_LOG_LEVEL` defaults to 2, which keeps TensorFlow's own errors.
+`kerasrnn --verbose` (or KERASRNN_VERBOSE=1) skips all this.
+"""
+
+import os
+import re
+import sys
+import threading
+
+import click
+
+# The lines TensorFlow (2.16 to 2.21, CPU and CUDA builds) prints while it is
+# imported and finds its devices, and nothing else. A glog/Abseil line starts
+# with severity, date, time, thread and file:line]; fatal ones (F) never match.
+_GLOG = rb"[IWE]\d{4} [\d:.]+\s+\d+ "
+STARTUP_NOISE = re.compile(
+    rb"^(?:WARNING: All log messages before absl::InitializeLog\(\) is called"
+    rb"|To enable the following instructions: .* rebuild TensorFlow"
+    + rb"|" + _GLOG + rb"(?:"
+    rb"port\.cc:\d+\] oneDNN custom operations are on"
+    rb"|cudart_stub\.cc:\d+\] Could not find cuda drivers"
+    rb"|cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized"
+    rb"|cuda_(?:platform|executor|diagnostics)\.cc:\d+\] "
+    rb"(?:failed call to cuInit|retrieving CUDA diagnostic|kernel driver does not appear|"
+    rb"hostname:|libcuda reported version)"
+    rb"|cuda_(?:dnn|fft|blas)\.cc:\d+\] Unable to register cu(?:DNN|FFT|BLAS) factory"
+    rb"|computation_placer\.cc:\d+\] computation placer already registered"
+    rb"|\S+:\d+\] TF-TRT Warning: Could not find TensorRT"
+    rb"))"
+)
+
+
+def verbose():
+    return os.environ.get("KERASRNN_VERBOSE", "") not in ("", "0")
+
+
+class _StartupFilter:
+    """fd 2 through a pipe and a thread that drops STARTUP_NOISE, until `close`."""
+
+    def __init__(self):
+        sys.stderr.flush()
+        self.real_stderr = os.dup(2)
+        self.read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        self.thread = threading.Thread(target=self._pump, name="kerasrnn-startup-filter",
+                                       daemon=True)
+        self.thread.start()
+
+    def _write(self, data):
+        try:
+            os.write(self.real_stderr, data)
+        except OSError:  # stderr closed (a pipe whose reader left): keep draining
+            pass
+
+    def _pump(self):
+        pending = b""
+        while chunk := os.read(self.read_end, 65536):
+            *lines, pending = (pending + chunk).split(b"\n")
+            kept = b"".join(line + b"\n" for line in lines if not STARTUP_NOISE.match(line))
+            if kept:
+                self._write(kept)
+        if pending and not STARTUP_NOISE.match(pending):
+            self._write(pending)
+
+    def close(self):
+        """Gives fd 2 back and writes out everything the window held."""
+        sys.stderr.flush()
+        os.dup2(self.real_stderr, 2)  # the pipe's last write end goes: the pump sees EOF
+        self.thread.join()
+        os.close(self.read_end)
+        os.close(self.real_stderr)
+
+
+def start_tensorflow():
+    """Imports TensorFlow and Keras, and lets TensorFlow find its devices, quietly."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose() else "2")
+    if verbose() or "tensorflow" in sys.modules:
+        return
+    window = _StartupFilter()
+    try:
+        import keras  # noqa: F401  (imports TensorFlow, its backend)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # device discovery: cuInit's lines
+    finally:
+        window.close()
+
+
+class Command(click.Command):
+    """A click command that starts TensorFlow quietly before its callback runs.
+
+    Its options are parsed first, so `--help` and usage errors stay instant.
+    """
+
+    def invoke(self, ctx):
+        start_tensorflow()
+        return super().invoke(ctx)
+
+
+class Group(click.Group):
+    """A click group whose commands are `Command`s."""
+
+    command_class = Command

@@ -1,0 +1,502 @@
+"""What every cell family shares: the cell base, the layer base, and the path.
+
+A cell family (kerasrnn/simple_rnn.py, lstm.py, gru.py) is one module with
+three things: its cell, which computes one time step and is what
+`keras.layers.RNN` wraps; its layer, which runs the cell over a whole
+sequence; and, where it has one, its written-out backward pass. This module
+holds what they have in common:
+
+- `RecurrentCell`: the arguments every cell takes (initializers,
+  regularizers, constraints, dropout, seed), its three weights in Keras's
+  layout, its dropout masks and its config. A family sets `gates` and writes
+  `recurrent_step`, the step after the input matmul.
+- `RecurrentLayer`: `keras.layers.RNN` over a family's cell, with the input
+  matmul of all time steps taken out of the loop (one large matmul instead
+  of one per step; cuDNN and PyTorch's `nn.LSTM` do the same).
+- `choose_paths`: the one function that decides how a layer runs a
+  sequence, from its arguments, its cell's class and the backend.
+
+The weights keep Keras's layout, so the weights of
+`keras.layers.SimpleRNNCell`, `LSTMCell` and `GRUCell` load unchanged:
+
+- `kernel`, shape `(input_dim, G * units)`: the input weights of all G gates
+  side by side;
+- `recurrent_kernel`, shape `(units, G * units)`: the recurrent weights, same
+  gate order;
+- `bias`, shape `(G * units,)` (GRU with `reset_after=True`: `(2, 3 * units)`,
+  input bias then recurrent bias).
+
+The textbook notation `W·[h_{t-1}, x_t]` is exactly
+`x_t · kernel + h_{t-1} · recurrent_kernel`: `W` is the two matrices stacked.
+
+Only `keras.ops` is used, so everything here runs on every Keras backend.
+"""
+
+import dataclasses
+
+import keras
+from keras import activations, constraints, initializers, ops, regularizers, tree
+
+# `keras.layers.RNN` drives its loop with the backend's `rnn`. It is not
+# exported under `keras.ops`, so it is used from where Keras's own layers use it.
+from keras.src.backend import rnn as backend_rnn
+
+# `keras.layers.RNN` recognises cells that use dropout by this mixin: for them it
+# draws the dropout masks once, before the time loop, and clears them after the
+# sequence, which is what keeps one mask fixed across all the time steps. It is
+# not exported under `keras.layers`, so it is imported from where Keras defines
+# it (present in every Keras 3 release).
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+__all__ = ["RecurrentCell", "GatedCell", "RecurrentLayer", "Situation", "choose_paths",
+           "FUSED", "WRITTEN_OUT", "LOOP", "CELL"]
+
+
+def masked_matmul(x, kernel, mask):
+    """`x · kernel`, with `x` multiplied by a dropout mask first.
+
+    `mask` is None (no dropout), one mask shared by all gates, or a list with
+    one mask per gate (what Keras draws when recurrent dropout is on), in which
+    case each gate's column block of `kernel` sees its own masked copy of `x`.
+    """
+    if mask is None:
+        return ops.matmul(x, kernel)
+    if isinstance(mask, (list, tuple)):
+        blocks = ops.split(kernel, len(mask), axis=1)
+        return ops.concatenate(
+            [ops.matmul(x * m, k) for m, k in zip(mask, blocks, strict=True)], axis=-1
+        )
+    return ops.matmul(x * mask, kernel)
+
+
+def gate_mask(mask, gate):
+    """The mask that one gate sees: its own if there is one per gate."""
+    if isinstance(mask, (list, tuple)):
+        return mask[gate]
+    return mask
+
+
+def first_state(states):
+    """`h_{t-1}`: the state itself, or the first of a list of states."""
+    return states[0] if isinstance(states, (list, tuple)) else states
+
+
+class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
+    """What every cell shares: arguments, weights, dropout and config.
+
+    A family's cell sets `gates` (how many `units`-wide blocks the kernels
+    hold) and `gate_names`, and implements `recurrent_step`.
+    """
+
+    gates = 1
+    # The names of the gate activations `recurrent_step(..., return_gates=True)`
+    # returns, in that order.
+    gate_names = ()
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        if not isinstance(units, int) or units <= 0:
+            raise ValueError(f"`units` must be a positive integer, got {units!r}.")
+        kwargs.pop("implementation", None)  # a Keras 2 knob that Keras configs still carry
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.dropout = min(1.0, max(0.0, dropout))
+        self.recurrent_dropout = min(1.0, max(0.0, recurrent_dropout))
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        # With recurrent dropout, Keras draws a separate mask for each gate
+        # (variational dropout, Gal & Ghahramani 2016); we draw the same ones,
+        # in the same order, so a seeded cell matches Keras's exactly.
+        if self.recurrent_dropout > 0 and self.gates > 1:
+            self.dropout_mask_count = self.gates
+        self.state_size = units
+        self.output_size = units
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        width = self.gates * self.units
+        self.kernel = self.add_weight(
+            shape=(input_dim, width),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, width),
+            name="recurrent_kernel",
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=self._bias_shape(),
+                name="bias",
+                initializer=self._bias_initializer(),
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        else:
+            self.bias = None
+        self.built = True
+
+    def _bias_shape(self):
+        return (self.gates * self.units,)
+
+    def _bias_initializer(self):
+        return self.bias_initializer
+
+    def _dropout_masks(self, inputs, h_tm1, training):
+        """The input and recurrent dropout masks for this step, or None.
+
+        Inside `keras.layers.RNN` the masks were drawn before the loop and are
+        only looked up here, so every time step of a sequence uses the same.
+        """
+        input_mask = recurrent_mask = None
+        if training and 0.0 < self.dropout < 1.0:
+            input_mask = self.get_dropout_mask(inputs)
+        if training and 0.0 < self.recurrent_dropout < 1.0:
+            recurrent_mask = self.get_recurrent_dropout_mask(h_tm1)
+        return input_mask, recurrent_mask
+
+    def call(self, inputs, states, training=False):
+        input_mask, recurrent_mask = self._dropout_masks(inputs, first_state(states), training)
+        projection = masked_matmul(inputs, self.kernel, input_mask)
+        return self.recurrent_step(projection, states, recurrent_mask)
+
+    def recurrent_step(self, projection, states, recurrent_mask=None, return_gates=False):
+        """The rest of a step, given `projection = inputs · kernel` (no bias).
+
+        `call` is `recurrent_step(inputs · kernel, states)`. A caller that
+        knows its inputs in advance computes their projections once: the
+        layers for a whole sequence, a text generator (whose inputs are one
+        of a few embedded characters) from a table.
+
+        Args:
+            projection: `(batch, gates·units)`, the inputs times `kernel`,
+                after input dropout if any.
+            states: The state tensors, as `call` takes them.
+            recurrent_mask: The recurrent dropout mask(s), or None.
+            return_gates: Also return the step's gate activations, for
+                looking inside the cell; they are the tensors the step
+                computes anyway.
+
+        Returns:
+            `(output, new_states)`, as `call` returns them; with
+            `return_gates`, `(output, new_states, gates)`, `gates` a dict
+            keyed by `gate_names`.
+        """
+        raise NotImplementedError
+
+    def get_initial_state(self, batch_size=None):
+        sizes = self.state_size if isinstance(self.state_size, list) else [self.state_size]
+        return [ops.zeros((batch_size, size), dtype=self.compute_dtype) for size in sizes]
+
+
+class GatedCell(RecurrentCell):
+    """A cell with sigmoid-like gates: adds `recurrent_activation` (LSTM, GRU)."""
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+
+    def get_config(self):
+        config = {"recurrent_activation": activations.serialize(self.recurrent_activation)}
+        return {**super().get_config(), **config}
+
+
+# ----------------------------------------------------------------------------
+# Choosing a path. A layer can run a sequence four ways, fastest first:
+
+FUSED = "fused kernel"  # a backend's whole-sequence kernel (kerasrnn/kernels/)
+WRITTEN_OUT = "written-out backward"  # the layer's loop, gradient by kerasrnn/bptt.py
+LOOP = "layer loop"  # the layer's loop, input projection hoisted, autodiff
+CELL = "cell"  # `keras.layers.RNN`'s loop over the cell's own `call`
+
+
+@dataclasses.dataclass(frozen=True)
+class Situation:
+    """What the path depends on, read off a layer and its call."""
+
+    backend: str  # keras.backend.backend()
+    own_call: bool  # the cell's `call` is `RecurrentCell.call`
+    own_step: bool  # the cell's `recurrent_step` is its family's own
+    standard_form: bool  # tanh and sigmoid (and, for the GRU, reset_after=True)
+    has_fused_kernel: bool  # the family has one (LSTM, GRU)
+    has_written_out: bool  # the family has a written-out backward pass
+    use_cudnn: object  # "auto", True or False
+    masked: bool
+    recurrent_dropout: bool  # recurrent dropout is drawn in this call
+    unroll: bool
+
+
+def choose_paths(s):
+    """The paths a layer tries, in order; each fast one may still decline.
+
+    A fused kernel declines at run time where only it can tell (no GPU for
+    cuDNN, Keras tracing or compiling, an old Keras without the backend
+    function); the layer then tries the next path. The last path is never a
+    fast one, so a layer always runs, except with `use_cudnn=True`, which
+    asks for the fused kernel or an error, as in Keras.
+    """
+    if not s.own_call:
+        # The cell computes its step its own way: nothing but the cell's call
+        # is the cell.
+        return [] if s.use_cudnn is True else [CELL]
+    # The fused kernels and the written-out backward pass hard-code the
+    # family's equations, so they run only the family's own step, in the
+    # form they are written for, with no per-step recurrent dropout mask.
+    fixed_equations = s.own_step and s.standard_form and not s.recurrent_dropout
+    paths = []
+    if fixed_equations and s.has_fused_kernel and s.use_cudnn in ("auto", True):
+        paths.append(FUSED)  # the kernels themselves decline a mask or `unroll`
+    if s.use_cudnn is True:
+        return paths
+    if (fixed_equations and s.has_written_out and s.backend == "tensorflow"
+            and not s.masked and not s.unroll):
+        # TensorFlow only: where it was measured and tested
+        # (`keras.ops.custom_gradient` takes one output on PyTorch).
+        paths.append(WRITTEN_OUT)
+    paths.append(LOOP)
+    return paths
+
+
+# Arguments that belong to the layer; every other keyword goes to the cell.
+_RNN_ARGUMENTS = (
+    "return_sequences",
+    "return_state",
+    "go_backwards",
+    "stateful",
+    "unroll",
+    "zero_output_for_mask",
+    "activity_regularizer",
+    "name",
+    "dtype",
+    "trainable",
+)
+# Keys that the cell's config carries too, but that belong to the layer.
+_LAYER_OWNED_KEYS = ("name", "dtype", "trainable")
+
+
+def over_time(mask):
+    """A per-sequence dropout mask `(batch, features)`, broadcast over time."""
+    if mask is None:
+        return None
+    if isinstance(mask, (list, tuple)):
+        return [ops.expand_dims(m, 1) for m in mask]
+    return ops.expand_dims(mask, 1)
+
+
+class RecurrentLayer(keras.layers.RNN):
+    """`keras.layers.RNN` over a family's cell, the input matmul out of the loop.
+
+    `keras.layers.RNN(cell)` calls the cell once per time step, so a sequence
+    of T steps costs T small `x_t · kernel` matmuls, and its gradient T more.
+    But every input is known before the loop starts: this layer computes
+    `inputs · kernel` for the whole sequence in one matmul and runs only the
+    cell's `recurrent_step` inside the loop. The arithmetic and the weights
+    are the cell's. Everything `keras.layers.RNN` offers works the same
+    (state, masking, `go_backwards`, `stateful`, `unroll`, `Bidirectional`);
+    only `inner_loop`, the loop itself, differs, and `choose_paths` picks it.
+
+    A family's layer sets `cell_class` and `family_cell` (both its cell)
+    and, where the family has them, `has_written_out` (and implements
+    `_written_out_loop`) and `fused_kernel` (the kernel's name in
+    kerasrnn/kernels/). A subclass may set another `cell_class`; the fast
+    paths then run only if that cell's step is still `family_cell`'s.
+    """
+
+    cell_class = None  # the cell this layer builds
+    family_cell = None  # the cell whose equations the fast paths compute
+    has_written_out = False
+    fused_kernel = None
+
+    def __init__(self, units, use_cudnn="auto", **kwargs):
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(f"use_cudnn must be 'auto', True or False, got {use_cudnn!r}")
+        layer_kwargs = {k: kwargs.pop(k) for k in _RNN_ARGUMENTS if k in kwargs}
+        cell = self.cell_class(
+            units,
+            dtype=layer_kwargs.get("dtype"),
+            trainable=layer_kwargs.get("trainable", True),
+            name=f"{self.cell_class.__name__.lower()[:-4]}_cell",
+            **kwargs,
+        )
+        # `keras.layers.RNN`'s constructor by name: LSTM and GRU also derive
+        # from Keras's LSTM and GRU, whose constructors build Keras's cells.
+        keras.layers.RNN.__init__(self, cell, **layer_kwargs)
+        self.use_cudnn = use_cudnn
+        if self.fused_kernel is not None and use_cudnn in ("auto", True):
+            from kerasrnn import kernels
+
+            if not kernels.compilable(self):
+                self.supports_jit = False
+
+    def get_config(self):
+        config = keras.layers.RNN.get_config(self)  # by name: see __init__
+        del config["cell"]
+        cell_config = self.cell.get_config()
+        for key in _LAYER_OWNED_KEYS:
+            cell_config.pop(key, None)
+        config = {**config, **cell_config}
+        if self.fused_kernel is not None:
+            config["use_cudnn"] = self.use_cudnn
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    @property
+    def units(self):
+        return self.cell.units
+
+    def _standard_form(self):
+        """Whether the cell's activations are those the fast paths compute."""
+        cell = self.cell
+        return (cell.activation is activations.tanh
+                and getattr(cell, "recurrent_activation", activations.sigmoid)
+                is activations.sigmoid)
+
+    def situation(self, mask, training):
+        cell = self.cell
+        return Situation(
+            backend=keras.backend.backend(),
+            own_call=type(cell).call is RecurrentCell.call,
+            own_step=type(cell).recurrent_step is self.family_cell.recurrent_step,
+            standard_form=self._standard_form(),
+            has_fused_kernel=self.fused_kernel is not None,
+            has_written_out=self.has_written_out,
+            use_cudnn=self.use_cudnn,
+            masked=mask is not None,
+            recurrent_dropout=bool(training) and 0.0 < cell.recurrent_dropout < 1.0,
+            unroll=self.unroll,
+        )
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if tree.is_nested(mask):
+            mask = mask[0]
+        for path in choose_paths(self.situation(mask, training)):
+            if path == FUSED:
+                from kerasrnn import kernels
+
+                try:
+                    return kernels.run(self, sequences, initial_state, mask, training)
+                except NotImplementedError:  # the kernel declined: the next path
+                    continue
+            if path == WRITTEN_OUT:
+                return self._run_written_out(sequences, initial_state, training)
+            if path == LOOP:
+                return self._run_loop(sequences, initial_state, mask, training)
+            if path == CELL:
+                return keras.layers.RNN.inner_loop(self, sequences, initial_state, mask,
+                                                   training)
+        raise ValueError(
+            "use_cudnn=True, but the backend has no fused kernel for this "
+            "configuration on this device; pass use_cudnn='auto' to fall back"
+        )
+
+    def _projections(self, sequences, initial_state, training):
+        """`sequences · kernel` for every step, and the recurrent dropout mask."""
+        cell = self.cell
+        # `RNN.call` drew this sequence's dropout masks before calling us, so
+        # these are lookups, and every step sees the same masks.
+        input_mask, recurrent_mask = cell._dropout_masks(
+            sequences[:, 0, :], tree.flatten(initial_state)[0], training
+        )
+        return masked_matmul(sequences, cell.kernel, over_time(input_mask)), recurrent_mask
+
+    def _run_written_out(self, sequences, initial_state, training):
+        projections, _ = self._projections(sequences, initial_state, training)
+        if self.go_backwards:
+            projections = ops.flip(projections, axis=1)
+        # Tensors, not variables (a stateful layer's states are variables):
+        # TensorFlow's custom gradients must not read any.
+        states = [ops.copy(state) for state in tree.flatten(initial_state)]
+        outputs, *states = self._written_out_loop(
+            projections, states, ops.copy(self.cell.recurrent_kernel)
+        )
+        return states[0], outputs, states
+
+    def _written_out_loop(self, projections, initial_state, recurrent_kernel):
+        """The family's `written_out` `(outputs, *last states)` for these
+        projections (biases not yet added), already in the order the loop
+        reads them."""
+        raise NotImplementedError
+
+    def _run_loop(self, sequences, initial_state, mask, training):
+        cell = self.cell
+        projections, recurrent_mask = self._projections(sequences, initial_state, training)
+
+        def step(projection, states):
+            if keras.backend.backend() == "torch" and self.stateful:
+                # As `keras.layers.RNN` does: autograd must not see in-place
+                # updates of the states it saved.
+                states = tree.map_structure(ops.copy, states)
+            output, new_states = cell.recurrent_step(projection, states, recurrent_mask)
+            if not tree.is_nested(new_states):
+                new_states = [new_states]
+            return output, new_states
+
+        if not tree.is_nested(initial_state):
+            initial_state = [initial_state]
+        return backend_rnn(
+            step,
+            projections,
+            initial_state,
+            go_backwards=self.go_backwards,
+            mask=mask,
+            unroll=self.unroll,
+            input_length=sequences.shape[1],
+            zero_output_for_mask=self.zero_output_for_mask,
+            return_all_outputs=self.return_sequences,
+        )

@@ -1,0 +1,149 @@
+"""The one path decision (`kerasrnn.recurrent.choose_paths`): a test per rule,
+then the layers taking the path it chose, against Keras's own loop."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasrnn import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from kerasrnn.recurrent import CELL, FUSED, LOOP, WRITTEN_OUT, Situation, choose_paths
+
+# An LSTM layer on TensorFlow with every fast path open.
+OPEN = Situation(backend="tensorflow", own_call=True, own_step=True, standard_form=True,
+                 has_fused_kernel=True, has_written_out=True, use_cudnn="auto", masked=False,
+                 recurrent_dropout=False, unroll=False)
+
+
+def paths(**changes):
+    return choose_paths(dataclasses.replace(OPEN, **changes))
+
+
+def test_every_fast_path_first_when_all_apply():
+    assert paths() == [FUSED, WRITTEN_OUT, LOOP]
+
+
+def test_a_cell_with_its_own_call_runs_as_keras_runs_it():
+    assert paths(own_call=False) == [CELL]
+
+
+def test_a_cell_with_its_own_step_takes_no_fixed_equation_path():
+    assert paths(own_step=False) == [LOOP]
+
+
+def test_other_activations_or_reset_before_take_no_fixed_equation_path():
+    assert paths(standard_form=False) == [LOOP]
+
+
+def test_recurrent_dropout_takes_no_fixed_equation_path():
+    assert paths(recurrent_dropout=True) == [LOOP]
+
+
+def test_use_cudnn_false_skips_the_fused_kernel_only():
+    assert paths(use_cudnn=False) == [WRITTEN_OUT, LOOP]
+
+
+def test_use_cudnn_true_is_the_fused_kernel_or_nothing():
+    # Nothing left to try: the layer raises, as Keras's layers do.
+    assert paths(use_cudnn=True) == [FUSED]
+    assert paths(use_cudnn=True, recurrent_dropout=True) == []
+    assert paths(use_cudnn=True, own_call=False) == []
+
+
+def test_a_family_without_a_fused_kernel():
+    assert paths(has_fused_kernel=False) == [WRITTEN_OUT, LOOP]
+
+
+def test_a_family_without_a_written_out_pass():
+    assert paths(has_written_out=False) == [FUSED, LOOP]
+
+
+def test_the_written_out_pass_is_tensorflow_only():
+    assert paths(backend="jax") == [FUSED, LOOP]
+    assert paths(backend="torch") == [FUSED, LOOP]
+
+
+def test_a_mask_or_unroll_leaves_the_written_out_pass_to_the_loop():
+    # The fused kernels decline these themselves (Keras's backend functions
+    # do: cuDNN takes a right-padded mask on TensorFlow).
+    assert paths(masked=True) == [FUSED, LOOP]
+    assert paths(unroll=True) == [FUSED, LOOP]
+
+
+# The layers read their situation correctly.
+
+@pytest.mark.parametrize("layer_cls", [SimpleRNN, LSTM, GRU])
+def test_a_layer_s_situation(layer_cls):
+    layer = layer_cls(3)
+    s = layer.situation(mask=None, training=False)
+    assert s.own_call and s.own_step and s.standard_form and s.has_written_out
+    assert s.has_fused_kernel == (layer_cls is not SimpleRNN)
+    assert not layer_cls(3, activation="relu").situation(None, False).standard_form
+    dropped = layer_cls(3, recurrent_dropout=0.5)
+    assert dropped.situation(None, training=True).recurrent_dropout
+    assert not dropped.situation(None, training=False).recurrent_dropout
+    assert layer_cls(3, unroll=True).situation(None, False).unroll
+
+
+def test_a_gru_that_resets_before_the_matmul_is_not_standard():
+    assert not GRU(3, reset_after=False).situation(None, False).standard_form
+
+
+def test_simple_rnn_takes_no_use_cudnn():
+    with pytest.raises(TypeError, match="use_cudnn"):
+        SimpleRNN(3, use_cudnn=False)
+
+
+# Subclassed cells: the layer computes what the cell computes, as
+# `keras.layers.RNN(cell)` does, whatever the path it would take otherwise.
+
+class DoubledInputSimpleRNNCell(SimpleRNNCell):
+    def recurrent_step(self, projection, *args, **kwargs):
+        return super().recurrent_step(2.0 * projection, *args, **kwargs)
+
+
+class DoubledInputLSTMCell(LSTMCell):
+    def recurrent_step(self, projection, *args, **kwargs):
+        return super().recurrent_step(2.0 * projection, *args, **kwargs)
+
+
+class DoubledInputGRUCell(GRUCell):
+    def recurrent_step(self, projection, *args, **kwargs):
+        return super().recurrent_step(2.0 * projection, *args, **kwargs)
+
+
+class HalvedInputLSTMCell(LSTMCell):
+    """Changes `call`, not the step: only the cell's own call computes it."""
+
+    def call(self, inputs, states, training=False):
+        return super().call(0.5 * inputs, states, training)
+
+
+SUBCLASSES = [(SimpleRNN, DoubledInputSimpleRNNCell, LOOP),
+              (LSTM, DoubledInputLSTMCell, LOOP),
+              (GRU, DoubledInputGRUCell, LOOP),
+              (LSTM, HalvedInputLSTMCell, CELL)]
+
+
+@pytest.mark.parametrize("layer_cls, cell_cls, path", SUBCLASSES,
+                         ids=[c.__name__ for _, c, _ in SUBCLASSES])
+def test_a_subclassed_cell_computes_its_own_step(layer_cls, cell_cls, path):
+    layer = type(f"Subclassed{layer_cls.__name__}", (layer_cls,), {"cell_class": cell_cls})(
+        6, return_sequences=True)
+    reference = keras.layers.RNN(cell_cls(6), return_sequences=True)
+    x = np.random.default_rng(0).normal(size=(3, 5, 4)).astype("float32")
+    layer(x), reference(x)
+    layer.set_weights(reference.get_weights())
+    assert choose_paths(layer.situation(None, True)) == [path]
+
+    def outputs_and_gradients(rnn):
+        with tf.GradientTape() as tape:
+            out = rnn(x, training=True)
+            loss = tf.reduce_sum(out * out)
+        return [out.numpy()] + [g.numpy() for g in tape.gradient(loss, rnn.trainable_weights)]
+
+    for ours, theirs in zip(outputs_and_gradients(layer), outputs_and_gradients(reference),
+                            strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5, rtol=1e-5)
