@@ -6,7 +6,7 @@
 Our layers (`kerasrnn.LSTM` / `GRU` / `SimpleRNN`) differ from
 `keras.layers.RNN(our cell)` in two ways: they multiply the inputs of all
 steps by `kernel` before the loop, and on TensorFlow their gradient is the
-written-out backward pass of kerasrnn/bptt.py. This separates the two:
+written-out backward pass (kerasrnn/bptt.py). This separates the two:
 
 - keras:          the built-in layer, the reference for every ratio;
 - cell:           `keras.layers.RNN(our cell)`: neither;
@@ -38,9 +38,9 @@ from cells import (
 
 
 def _autodiff(layer_cls):
-    """`layer_cls` with kerasrnn/bptt.py's written-out backward pass off."""
-    return type(f"{layer_cls.__name__}Autodiff", (layer_cls,),
-                {"_has_written_out_backward": lambda self: False})
+    """`layer_cls` with its written-out backward pass off: `choose_paths`
+    then gives it the layer's loop, differentiated by TensorFlow."""
+    return type(f"{layer_cls.__name__}Autodiff", (layer_cls,), {"has_written_out": False})
 
 
 def main():

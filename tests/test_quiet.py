@@ -34,6 +34,8 @@ NOISE = [
     " with the appropriate compiler flags.",
     "E0000 00:00:1796191992.800669    2259 cuda_platform.cc:52] failed call to cuInit:"
     " INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
+    "E0000 00:00:1796193483.848590   13388 util.cc:131] oneDNN supports DT_INT64 only on"
+    " platforms with AVX-512. Falling back to the default Eigen-based implementation if present.",
 ]
 KEPT = [
     "F0000 00:00:1796191992.800669    2259 cuda_platform.cc:52] failed call to cuInit",

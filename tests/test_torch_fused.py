@@ -131,9 +131,11 @@ SCRIPT = textwrap.dedent("""
 
     # A Keras without the weight conversions (before 3.14): the kernel declines.
     import sys
+    has_converters = hasattr(sys.modules["keras.src.backend.torch.rnn"], "prepare_lstm_params")
     vars(sys.modules["keras.src.backend.torch.rnn"]).pop("prepare_lstm_params", None)
     old_keras = keras.ops.convert_to_numpy(LSTM(6)(x))
     print(json.dumps({"report": report, "declined": declined, "fit": fit,
+                      "has_converters": has_converters,
                       "subclass_error": subclass_error,
                       "old_keras_shape": list(old_keras.shape)}))
 """)
@@ -148,6 +150,8 @@ def torch_report():
 
 
 def test_the_fused_kernel_gives_what_our_loop_gives(torch_report):
+    if not torch_report["has_converters"]:
+        pytest.skip("this Keras (before 3.14) has no prepare_lstm_params: no fused kernel")
     for row in torch_report["report"]:
         assert row["fused_calls"] >= 1 and row["loop_calls"] == 0, row
         assert row["worst"] < 1e-5, row
@@ -160,7 +164,8 @@ def test_the_layer_runs_its_own_loop_where_the_kernel_does_not_apply(torch_repor
 
 def test_stateful_layers_train_with_fit_through_the_fused_kernel(torch_report):
     for name, run in torch_report["fit"].items():
-        assert run["fused_calls"] >= 4, (name, run)  # two batches, two epochs
+        if torch_report["has_converters"]:
+            assert run["fused_calls"] >= 4, (name, run)  # two batches, two epochs
         assert all(np.isfinite(run["losses"])), (name, run)
 
 

@@ -8,8 +8,14 @@ notes, cudart_stub's "Could not find cuda drivers", and cuInit's error on a
 machine without a GPU. Python cannot call `InitializeLog`, and TensorFlow
 2.21 offers no switch for it.
 
-So, only while TensorFlow is imported and finds its devices (the start-up
-window), file descriptor 2 is pointed at a pipe, and a thread copies to the
+One more such line comes once per process, the first time TensorFlow's
+oneDNN graph rewrite meets an int64 op it could rewrite: "oneDNN supports
+DT_INT64 only on platforms with AVX-512", logged as an error though it only
+says which kernel runs. The start-up runs one such tiny graph so that it
+comes inside the window.
+
+So, only while TensorFlow is imported, finds its devices and meets its first
+graph (the start-up window), file descriptor 2 is pointed at a pipe, and a thread copies to the
 real stderr every line except the known start-up lines above, matched by
 pattern; a fatal line ("F…", "Check failed") is never dropped. When the
 window closes, fd 2 is the real stderr again and the pipe is drained before
@@ -42,6 +48,7 @@ STARTUP_NOISE = re.compile(
     rb"hostname:|libcuda reported version)"
     rb"|cuda_(?:dnn|fft|blas)\.cc:\d+\] Unable to register cu(?:DNN|FFT|BLAS) factory"
     rb"|computation_placer\.cc:\d+\] computation placer already registered"
+    rb"|util\.cc:\d+\] oneDNN supports DT_INT64 only on platforms with AVX-512"
     rb"|\S+:\d+\] TF-TRT Warning: Could not find TensorRT"
     rb"))"
 )
@@ -100,6 +107,8 @@ def start_tensorflow():
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # device discovery: cuInit's lines
+        # The first oneDNN graph rewrite of an int64 op: its once-per-process line.
+        tf.function(tf.transpose)(tf.zeros([1, 2], tf.int64))
     finally:
         window.close()
 

@@ -1,20 +1,22 @@
-"""What the apps' training programs share: seeding, epoch-reproducible
-shuffling, and fits that can be killed and resumed.
+"""What the apps' training programs share: the start of a run (seeds,
+strategy, folders), epoch-reproducible shuffling, and fits that can be
+killed and resumed.
 
 TensorFlow-specific: the library's cells and layers stay backend-neutral.
 """
 
+import contextlib
 import math
-import os
-import tempfile
 from pathlib import Path
 
+import click
 import keras
 import tensorflow as tf
 
 from kerasrnn.apps.common import run_folder
+from kerasrnn.apps.common.strategies import chief_or_scratch, describe, make_strategy
 from kerasrnn.errors import UserError
-from kerasrnn.serving.export import readable_by_others
+from kerasrnn.serving.export import atomic_file
 
 
 def set_seed(seed, deterministic=True):
@@ -26,6 +28,29 @@ def set_seed(seed, deterministic=True):
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+@contextlib.contextmanager
+def begin_run(app, config, *, workdir, out, logdir=None, resume=False, restart=False,
+              strategy="default", deterministic=True):
+    """What every training run does before its data: seeds, the tf.distribute
+    strategy, every folder it will write checked, and the run folder started
+    (locked, resumed or restarted: kerasrnn.apps.common.run_folder).
+
+    Yields `(distribution, workdir, out, logdir)`: on a worker other than the
+    chief, scratch folders in place of the given ones (only the chief keeps
+    files).
+    """
+    set_seed(config.seed, deterministic=deterministic)
+    distribution = make_strategy(strategy, resume)
+    if strategy != "default":
+        click.echo(f"strategy: {strategy}, {describe(distribution)}")
+    workdir, out, logdir = chief_or_scratch(distribution, workdir, out, logdir)
+    run_folder.check_writable(Path(out) / app, "--out")
+    if logdir is not None:
+        run_folder.check_writable(logdir, "--logdir")
+    with run_folder.start(workdir, config, resume, restart, app=app):
+        yield distribution, workdir, out, logdir
 
 
 class EpochSeeds(keras.callbacks.Callback):
@@ -84,18 +109,9 @@ class EpochSeeds(keras.callbacks.Callback):
 
 def save_model_atomically(model, path):
     """`model.save(path)` through a temporary file, so no half-written `.keras` is left."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".keras", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_file(path, suffix=".keras") as tmp:
         model.save(tmp)
-        readable_by_others(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def best_so_far(history_csv, monitor, lower_is_better=False):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kerasrnn.apps.common import options, quiet
+from kerasrnn.apps.common import commands, options, quiet
 from kerasrnn.apps.mnist.config import TrainConfig
 from kerasrnn.errors import UserError
 
@@ -81,14 +81,10 @@ def train(resume, restart, workdir, out, logdir, strategy, jit, **config):
     Example:
       kerasrnn mnist train --data-dir ./mnist-idx --epochs 5
     """
-    from kerasrnn.apps.common.strategies import worker_failures_as_errors
     from kerasrnn.apps.mnist.train import run
 
-    if resume and restart:
-        raise click.UsageError("--resume and --restart exclude each other")
-    with worker_failures_as_errors():
-        run(TrainConfig(**config), workdir=workdir, out=out, logdir=logdir, resume=resume,
-            restart=restart, strategy=strategy, jit=jit)
+    commands.run_training(run, TrainConfig(**config), resume=resume, restart=restart,
+                          workdir=workdir, out=out, logdir=logdir, strategy=strategy, jit=jit)
 
 
 @mnist.command()
@@ -200,21 +196,13 @@ def predict(model_path, images):
         click.echo(f"{path}: {int(p.argmax())} (probability {float(p.max()):.3f})")
 
 
-@mnist.command()
-@options.export_folders("mnist")
-def export(workdir, out):
-    """Export a finished training run's model.keras as the next SavedModel version.
-
-    For a run whose own export failed (an unwritable --out, a full disk):
-    the same signatures as the export at the end of `train`.
-
-    \b
-    Example:
-      kerasrnn mnist export --workdir runs/mnist --out saved_models
-    """
+def _export_run(workdir, out):
     from kerasrnn.apps.mnist.train import export_run
 
     export_run(workdir, out)
+
+
+mnist.add_command(commands.export_command("mnist", _export_run))
 
 
 @mnist.command()

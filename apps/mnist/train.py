@@ -16,12 +16,11 @@ import keras
 import numpy as np
 
 from kerasrnn.apps.common import run_folder
-from kerasrnn.apps.common.strategies import chief_or_scratch, describe, make_strategy
 from kerasrnn.apps.common.training import (
     EpochSeeds,
+    begin_run,
     fit_resumable,
     save_model_atomically,
-    set_seed,
 )
 from kerasrnn.apps.mnist import data
 from kerasrnn.apps.mnist.model import MODEL_NAME, build_model, export
@@ -47,16 +46,9 @@ def run(config, *, workdir, out, logdir=None, resume=False, restart=False, strat
         strategy: "default", "mirrored" or "multiworker".
         jit: Compile the training step with XLA (then not deterministic).
     """
-    set_seed(config.seed, deterministic=not jit)
-    distribution = make_strategy(strategy, resume)
-    if strategy != "default":
-        click.echo(f"strategy: {strategy}, {describe(distribution)}")
-    # Only the chief keeps files; other workers write to a scratch folder.
-    workdir, out, logdir = chief_or_scratch(distribution, workdir, out, logdir)
-    run_folder.check_writable(Path(out) / MODEL_NAME, "--out")
-    if logdir is not None:
-        run_folder.check_writable(logdir, "--logdir")
-    with run_folder.start(workdir, config, resume, restart, app="mnist"):
+    with begin_run(MODEL_NAME, config, workdir=workdir, out=out, logdir=logdir, resume=resume,
+                   restart=restart, strategy=strategy,
+                   deterministic=not jit) as (distribution, workdir, out, logdir):
         images, labels = data.load("train", config.dataset, config.data_dir)
         test_x, test_y = data.load("test", config.dataset, config.data_dir)
         (train_x, train_y), (val_x, val_y) = data.validation_split(

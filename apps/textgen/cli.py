@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kerasrnn.apps.common import options, quiet
+from kerasrnn.apps.common import commands, options, quiet
 from kerasrnn.apps.textgen.config import PRESETS, TrainConfig, with_preset
 from kerasrnn.errors import UserError
 
@@ -86,17 +86,13 @@ def train(preset, resume, restart, workdir, out, strategy, **config):
     Example:
       kerasrnn textgen train --text input.txt --minutes 5
     """
-    from kerasrnn.apps.common.strategies import worker_failures_as_errors
     from kerasrnn.apps.textgen.train import run
 
-    if resume and restart:
-        raise click.UsageError("--resume and --restart exclude each other")
     config = with_preset(TrainConfig(**config), preset)
     if preset:
         click.echo(f"preset {preset}: {PRESETS[preset]}")
-    with worker_failures_as_errors():
-        run(config, workdir=workdir, out=out, resume=resume, restart=restart,
-            strategy=strategy, smoothed_loss=preset == "min-char-rnn")
+    commands.run_training(run, config, resume=resume, restart=restart, workdir=workdir,
+                          out=out, strategy=strategy, smoothed_loss=preset == "min-char-rnn")
 
 
 def _generate(loaded, prompt, length, temperature, seed):
@@ -256,21 +252,13 @@ def evaluate(model_path, text, dataset, seq_len, carry_state):
     click.echo(f"bits per character: {loss / math.log(2):.4f}")
 
 
-@textgen.command()
-@options.export_folders("textgen")
-def export(workdir, out):
-    """Export a finished training run's model.keras as the next SavedModel version.
-
-    For a run whose own export failed (an unwritable --out, a full disk):
-    the same signatures as the export at the end of `train`.
-
-    \b
-    Example:
-      kerasrnn textgen export --workdir runs/textgen --out saved_models
-    """
+def _export_run(workdir, out):
     from kerasrnn.apps.textgen.train import export_run
 
     export_run(workdir, out)
+
+
+textgen.add_command(commands.export_command("textgen", _export_run))
 
 
 @textgen.command()

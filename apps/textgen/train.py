@@ -14,18 +14,12 @@ import click
 import keras
 
 from kerasrnn.apps.common import run_folder
-from kerasrnn.apps.common.strategies import (
-    any_worker,
-    chief_or_scratch,
-    describe,
-    make_strategy,
-    mean_over_workers,
-)
+from kerasrnn.apps.common.strategies import any_worker, mean_over_workers
 from kerasrnn.apps.common.training import (
     EpochSeeds,
+    begin_run,
     fit_resumable,
     save_model_atomically,
-    set_seed,
 )
 from kerasrnn.apps.textgen import data
 from kerasrnn.apps.textgen.generation import MODEL_NAME, export
@@ -143,14 +137,8 @@ def run(config, *, workdir, out, resume=False, restart=False, strategy="default"
         strategy: "default", "mirrored" or "multiworker".
         smoothed_loss: Print min-char-rnn's smoothed loss every 100 steps.
     """
-    set_seed(config.seed)
-    distribution = make_strategy(strategy, resume)
-    if strategy != "default":
-        click.echo(f"strategy: {strategy}, {describe(distribution)}")
-    # Only the chief keeps files; other workers write to a scratch folder.
-    workdir, out, _ = chief_or_scratch(distribution, workdir, out, None)
-    run_folder.check_writable(Path(out) / MODEL_NAME, "--out")
-    with run_folder.start(workdir, config, resume, restart, app="textgen"):
+    with begin_run(MODEL_NAME, config, workdir=workdir, out=out, resume=resume, restart=restart,
+                   strategy=strategy) as (distribution, workdir, out, _):
         corpus = (data.read_text(config.text) if config.text is not None
                   else data.tfds_text(config.dataset))
         vocab = data.vocabulary(corpus)

@@ -11,9 +11,12 @@ been seen loading a version that was still being written. So a new version is
 written into a sibling folder whose name is not a number, flushed to disk,
 and only then renamed to its number; the rename is atomic, and it fails
 rather than replace a version that already exists, so two exports racing for
-the same number end up with two different numbers.
+the same number end up with two different numbers. A single file (the
+models.config beside them, a training run's model.keras) is written the same
+way by `atomic_file`: a temporary sibling, flushed, then renamed over it.
 """
 
+import contextlib
 import fcntl
 import json
 import os
@@ -85,6 +88,32 @@ def readable_by_others(path):
     TF Serving often runs as another user, and must read what is exported.
     """
     os.chmod(path, 0o666 & ~_umask())
+
+
+@contextlib.contextmanager
+def atomic_file(path, suffix=""):
+    """Yields a temporary path beside `path`; when the block ends without an
+    error, that file is flushed to disk, made readable like an ordinary file,
+    and renamed to `path` (atomic: a reader sees the old file or the new one,
+    never half of one). On an error it is removed and `path` is untouched.
+
+    `suffix` ends the temporary name, for writers that check it (Keras's
+    `model.save` wants ".keras").
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        readable_by_others(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
 
 
 def _remove_abandoned_staging(model_dir):
@@ -230,16 +259,6 @@ def write_models_config(base_dir=DEFAULT_BASE_DIR, serving_root=None):
     base_dir = Path(base_dir)
     path = base_dir / CONFIG_NAME
     text = models_config(model_names(base_dir), serving_root)
-    fd, tmp = tempfile.mkstemp(prefix=".models.config-", dir=base_dir)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        readable_by_others(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(base_dir)
+    with atomic_file(path) as tmp:
+        tmp.write_text(text)
     return path

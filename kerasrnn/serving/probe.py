@@ -10,7 +10,7 @@ turns the outputs back into the REST response body, following TF Serving's
 REST API: row format `{"instances": [...]}` answers `{"predictions": [...]}`,
 column format `{"inputs": ...}` answers `{"outputs": ...}`.
 
-    python serving_probe.py VERSION_DIR...    # one JSON report per line
+    python probe.py VERSION_DIR...    # one JSON report per line
 """
 
 import json
