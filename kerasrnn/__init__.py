@@ -2,22 +2,26 @@
 
     from kerasrnn import SimpleRNNCell, LSTMCell, GRUCell
     from kerasrnn import SimpleRNN, LSTM, GRU   # the cells as layers
+    from kerasrnn import LayerNormLSTMCell, PeepholeLSTMCell, ...   # TFA's cells, and more
 
 Where things are. One module per cell family holds its cell (one time step,
 for `keras.layers.RNN`; the equations and weight layout are in its
 docstring), its layer (the cell over a whole sequence) and, where it has
-one, its written-out backward pass: simple_rnn.py, lstm.py, gru.py.
+one, its written-out backward pass: simple_rnn.py, lstm.py, gru.py,
+layer_norm.py (the layer-normalized SimpleRNN, LSTM and GRU), peephole.py.
 recurrent.py holds what every family shares (the cell and layer bases) and
 `choose_paths`, the one function that decides how a layer runs; bptt.py the
 written-out passes' shared loops; kernels/ the hand-offs to a backend's fused
 kernels; serving/ the SavedModels for TF Serving (TensorFlow only).
 
 A new cell family is one new module: a cell deriving from
-`recurrent.RecurrentCell` (set `gates`, `gate_names`, write
-`recurrent_step`), a layer deriving from `recurrent.RecurrentLayer` (set
-`cell_class`; `has_written_out` and `fused_kernel` only where it has them),
-both registered with `keras.saving.register_keras_serializable`; then its
-names in `_EXPORTS` below, and its `--cell` name in the apps' list.
+`recurrent.RecurrentCell` (set `gates` and `gate_names`; write
+`recurrent_step`, the step after `inputs · kernel`, and `project` where
+that term has work of its own, such as a normalization), a layer deriving
+from `recurrent.RecurrentLayer` (set `cell_class` and `family_cell`;
+`has_written_out` and `fused_kernel` only where it has them), both
+registered with `keras.saving.register_keras_serializable`; then its names
+in `_EXPORTS` below, and its `--cell` name in the apps' list.
 
 The modules are imported on first use, so that `import kerasrnn` (and the
 `kerasrnn` command's `--help`) does not import Keras. Their classes are
@@ -39,6 +43,14 @@ _EXPORTS = {
     "LSTM": "kerasrnn.lstm",
     "GRUCell": "kerasrnn.gru",
     "GRU": "kerasrnn.gru",
+    "LayerNormSimpleRNNCell": "kerasrnn.layer_norm",
+    "LayerNormSimpleRNN": "kerasrnn.layer_norm",
+    "LayerNormLSTMCell": "kerasrnn.layer_norm",
+    "LayerNormLSTM": "kerasrnn.layer_norm",
+    "LayerNormGRUCell": "kerasrnn.layer_norm",
+    "LayerNormGRU": "kerasrnn.layer_norm",
+    "PeepholeLSTMCell": "kerasrnn.peephole",
+    "PeepholeLSTM": "kerasrnn.peephole",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

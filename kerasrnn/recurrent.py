@@ -210,20 +210,27 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
 
     def call(self, inputs, states, training=False):
         input_mask, recurrent_mask = self._dropout_masks(inputs, first_state(states), training)
-        projection = masked_matmul(inputs, self.kernel, input_mask)
+        projection = self.project(masked_matmul(inputs, self.kernel, input_mask))
         return self.recurrent_step(projection, states, recurrent_mask)
 
-    def recurrent_step(self, projection, states, recurrent_mask=None, return_gates=False):
-        """The rest of a step, given `projection = inputs · kernel` (no bias).
+    def project(self, inputs_times_kernel):
+        """What the step does to `inputs · kernel` that depends on this step's
+        inputs alone (a layer-normalized cell normalizes it here); by default
+        nothing. It works on any leading shape, so a layer applies it to all
+        steps at once, before its loop."""
+        return inputs_times_kernel
 
-        `call` is `recurrent_step(inputs · kernel, states)`. A caller that
-        knows its inputs in advance computes their projections once: the
+    def recurrent_step(self, projection, states, recurrent_mask=None, return_gates=False):
+        """The rest of a step, given `projection = project(inputs · kernel)`.
+
+        `call` is `recurrent_step(project(inputs · kernel), states)`. A caller
+        that knows its inputs in advance computes their projections once: the
         layers for a whole sequence, a text generator (whose inputs are one
         of a few embedded characters) from a table.
 
         Args:
-            projection: `(batch, gates·units)`, the inputs times `kernel`,
-                after input dropout if any.
+            projection: `(batch, gates·units)`, `project` of the inputs times
+                `kernel`, after input dropout if any; no bias.
             states: The state tensors, as `call` takes them.
             recurrent_mask: The recurrent dropout mask(s), or None.
             return_gates: Also return the step's gate activations, for
@@ -269,7 +276,7 @@ class Situation:
 
     backend: str  # keras.backend.backend()
     own_call: bool  # the cell's `call` is `RecurrentCell.call`
-    own_step: bool  # the cell's `recurrent_step` is its family's own
+    own_step: bool  # the cell's `project` and `recurrent_step` are its family's own
     standard_form: bool  # tanh and sigmoid (and, for the GRU, reset_after=True)
     has_fused_kernel: bool  # the family has one (LSTM, GRU)
     has_written_out: bool  # the family has a written-out backward pass
@@ -363,6 +370,9 @@ class RecurrentLayer(keras.layers.RNN):
     def __init__(self, units, use_cudnn="auto", **kwargs):
         if use_cudnn not in ("auto", True, False):
             raise ValueError(f"use_cudnn must be 'auto', True or False, got {use_cudnn!r}")
+        if self.fused_kernel is None and use_cudnn != "auto":
+            raise TypeError(f"{type(self).__name__} has no fused kernel: `use_cudnn` does"
+                            " not apply")
         layer_kwargs = {k: kwargs.pop(k) for k in _RNN_ARGUMENTS if k in kwargs}
         cell = self.cell_class(
             units,
@@ -412,7 +422,8 @@ class RecurrentLayer(keras.layers.RNN):
         return Situation(
             backend=keras.backend.backend(),
             own_call=type(cell).call is RecurrentCell.call,
-            own_step=type(cell).recurrent_step is self.family_cell.recurrent_step,
+            own_step=all(getattr(type(cell), name) is getattr(self.family_cell, name)
+                         for name in ("project", "recurrent_step")),
             standard_form=self._standard_form(),
             has_fused_kernel=self.fused_kernel is not None,
             has_written_out=self.has_written_out,
@@ -446,14 +457,16 @@ class RecurrentLayer(keras.layers.RNN):
         )
 
     def _projections(self, sequences, initial_state, training):
-        """`sequences · kernel` for every step, and the recurrent dropout mask."""
+        """The cell's `project(sequences · kernel)` for every step, and the
+        recurrent dropout mask."""
         cell = self.cell
         # `RNN.call` drew this sequence's dropout masks before calling us, so
         # these are lookups, and every step sees the same masks.
         input_mask, recurrent_mask = cell._dropout_masks(
             sequences[:, 0, :], tree.flatten(initial_state)[0], training
         )
-        return masked_matmul(sequences, cell.kernel, over_time(input_mask)), recurrent_mask
+        projections = masked_matmul(sequences, cell.kernel, over_time(input_mask))
+        return cell.project(projections), recurrent_mask
 
     def _run_written_out(self, sequences, initial_state, training):
         projections, _ = self._projections(sequences, initial_state, training)

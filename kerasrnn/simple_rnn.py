@@ -120,11 +120,6 @@ class SimpleRNN(RecurrentLayer):
     cell_class = family_cell = SimpleRNNCell
     has_written_out = True
 
-    def __init__(self, units, **kwargs):
-        if "use_cudnn" in kwargs:
-            raise TypeError("SimpleRNN has no fused kernel: `use_cudnn` does not apply")
-        super().__init__(units, **kwargs)
-
     def _written_out_loop(self, projections, initial_state, recurrent_kernel):
         if self.cell.use_bias:
             projections = ops.add(projections, self.cell.bias)

@@ -51,8 +51,9 @@ class Generator:
     def _step(self, projection, states, gates=None):
         """One character per row -> logits [batch, vocab], states.
 
-        `projection` is the first cell's input for these characters times its
-        kernel: `_project(ids)`, or rows of `_projection_table()`. The loops
+        `projection` is the first cell's `project` of its input for these
+        characters times its kernel: `_project(ids)`, or rows of
+        `_projection_table()`. The loops
         carry the states as a list, not as one stacked tensor, to spare every
         character a stack and an unstack. A `gates` list, when given, gets
         every cell's gate activations of this step (`trace`).
@@ -60,7 +61,7 @@ class Generator:
         new_states, k, x = [], 0, None
         for cell in self.cells:
             if x is not None:  # a layer above the first reads the one below
-                projection = tf.matmul(x, cell.kernel)
+                projection = cell.project(tf.matmul(x, cell.kernel))
             n = len(cell.state_size) if isinstance(cell.state_size, list) else 1
             if gates is None:
                 x, cell_states = cell.recurrent_step(projection, states[k : k + n])
@@ -75,8 +76,9 @@ class Generator:
         return self.head(x), new_states
 
     def _project(self, ids):
-        """The first cell's `embedding(ids) · kernel`, as its own `call` computes it."""
-        return tf.matmul(self.embedding(ids), self.cells[0].kernel)
+        """The first cell's `project(embedding(ids) · kernel)`, as its `call` computes it."""
+        cell = self.cells[0]
+        return cell.project(tf.matmul(self.embedding(ids), cell.kernel))
 
     def _projection_table(self):
         """`_project` of every character at once, one row per id.
@@ -87,7 +89,8 @@ class Generator:
         per call from the weights, so the SavedModel stores
         nothing twice.
         """
-        return tf.matmul(self.embedding.embeddings, self.cells[0].kernel)
+        cell = self.cells[0]
+        return cell.project(tf.matmul(self.embedding.embeddings, cell.kernel))
 
     def step(self, ids, state):
         """`ids` [batch, t] and `state` [batch, S, units] -> logits [batch, t, vocab], state."""
