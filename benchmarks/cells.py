@@ -3,6 +3,8 @@
     python benchmarks/cells.py                 # both shapes, all three cells
     python benchmarks/cells.py --shapes mnist --cells lstm --epochs 5
     python benchmarks/cells.py --cells lstm,gru --contenders keras,layer,layer-cudnn,torch
+    python benchmarks/cells.py --cells layernorm-lstm,layernorm-gru,layernorm-rnn,peephole-lstm \
+        --contenders ours,layer
 
 Two shapes:
 
@@ -41,7 +43,9 @@ Contenders for each cell, trained on the same random data:
                 layer costs little.
 
 `--contenders` picks some of them (`keras` is always timed: the ratios are
-against it).
+against it). The layer-normalized and peephole cells have no Keras or
+PyTorch twin: for them the table's ratio is `layer/ours`, our layer against
+the same cell in `keras.layers.RNN`.
 
 It runs on any Keras backend (`KERAS_BACKEND=tensorflow`, the default here,
 `jax` or `torch`), on the GPU where the backend finds one: there Keras's
@@ -53,8 +57,8 @@ Every contender first runs one warm-up epoch; then the epochs are interleaved
 machine hits all of them alike. An epoch's throughput leaves out its first
 batch, where Keras's `fit` spends a variable 0-0.7 s setting up the data
 iterator. The table shows the median over the rounds, in samples per second,
-and the ratios to keras, to torch and (ours / keras-cell) to Keras's cell: the
-ratio of the medians, then the lowest and highest ratio within a round.
+and the ratios to keras, to torch, (ours / keras-cell) to Keras's cell and
+(layer / ours) to our own cell: the ratio of the medians, then the lowest and highest ratio within a round.
 """
 
 import argparse
@@ -66,13 +70,21 @@ import time
 import keras
 import numpy as np
 
-from kerasrnn import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+import kerasrnn
 
 CELLS = {
     # name: our cell, our layer, Keras's built-in layer, Keras's cell, PyTorch's module
-    "lstm": (LSTMCell, LSTM, keras.layers.LSTM, keras.layers.LSTMCell, "LSTM"),
-    "gru": (GRUCell, GRU, keras.layers.GRU, keras.layers.GRUCell, "GRU"),
-    "rnn": (SimpleRNNCell, SimpleRNN, keras.layers.SimpleRNN, keras.layers.SimpleRNNCell, "RNN"),
+    # (None where there is none: Keras and PyTorch have no layer-normalized or
+    # peephole cells, so those are timed against our own cell in keras.layers.RNN)
+    "lstm": (kerasrnn.LSTMCell, kerasrnn.LSTM, keras.layers.LSTM, keras.layers.LSTMCell, "LSTM"),
+    "gru": (kerasrnn.GRUCell, kerasrnn.GRU, keras.layers.GRU, keras.layers.GRUCell, "GRU"),
+    "rnn": (kerasrnn.SimpleRNNCell, kerasrnn.SimpleRNN, keras.layers.SimpleRNN,
+            keras.layers.SimpleRNNCell, "RNN"),
+    "layernorm-lstm": (kerasrnn.LayerNormLSTMCell, kerasrnn.LayerNormLSTM, None, None, None),
+    "layernorm-gru": (kerasrnn.LayerNormGRUCell, kerasrnn.LayerNormGRU, None, None, None),
+    "layernorm-rnn": (kerasrnn.LayerNormSimpleRNNCell, kerasrnn.LayerNormSimpleRNN, None, None,
+                      None),
+    "peephole-lstm": (kerasrnn.PeepholeLSTMCell, kerasrnn.PeepholeLSTM, None, None, None),
 }
 
 SHAPES = {
@@ -220,7 +232,7 @@ def layer_options(shape, our_layer):
     Our LSTM/GRU layers would hand the sequence to the same backend function
     as Keras's where it runs cuDNN; `use_cudnn=False` keeps them on our loop.
     """
-    own_loop = {} if our_layer is SimpleRNN else {"use_cudnn": False}
+    own_loop = {} if our_layer.fused_kernel is None else {"use_cudnn": False}
     return {"return_sequences": shape["per_step"], **own_loop}
 
 
@@ -231,19 +243,22 @@ def _contenders(shape, cell, names):
     seq = {"return_sequences": shape["per_step"]}
     own_loop = layer_options(shape, our_layer)
     builders = {
-        "keras": lambda: KerasContender(shape, keras_layer(units, **seq)),
-        "keras-cell": lambda: KerasContender(shape, keras.layers.RNN(keras_cell(units), **seq)),
         "ours": lambda: KerasContender(shape, keras.layers.RNN(our_cell(units), **seq)),
         "ours-unroll": lambda: KerasContender(
             shape, keras.layers.RNN(our_cell(units), unroll=True, **seq)
         ),
         "layer": lambda: KerasContender(shape, our_layer(units, **own_loop)),
         "layer-unroll": lambda: KerasContender(shape, our_layer(units, unroll=True, **own_loop)),
-        "torch": lambda: TorchContender(shape, torch_name),
         "dense": lambda: KerasContender(shape, _dense_control(shape)),
         "torch-dense": lambda: TorchContender(shape, "dense"),
     }
-    if our_layer is not SimpleRNN:  # SimpleRNN has no cuDNN kernel, in Keras or ours
+    if keras_layer is not None:
+        builders["keras"] = lambda: KerasContender(shape, keras_layer(units, **seq))
+        builders["keras-cell"] = lambda: KerasContender(
+            shape, keras.layers.RNN(keras_cell(units), **seq))
+    if torch_name is not None:
+        builders["torch"] = lambda: TorchContender(shape, torch_name)
+    if our_layer.fused_kernel is not None:  # SimpleRNN and the new cells have none
         builders["layer-cudnn"] = lambda: KerasContender(
             shape, our_layer(units, use_cudnn="auto", **seq)
         )
@@ -297,7 +312,8 @@ def _ratio(ours, theirs):
 def add_common_arguments(parser):
     """--shapes, --cells and --epochs, as this and the other cell benchmarks take them."""
     parser.add_argument("--shapes", default="mnist,charrnn", help="comma-separated: mnist,charrnn")
-    parser.add_argument("--cells", default="lstm,gru,rnn", help="comma-separated: lstm,gru,rnn")
+    parser.add_argument("--cells", default="lstm,gru,rnn",
+                        help=f"comma-separated, of {','.join(CELLS)}")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up)")
 
 
@@ -376,6 +392,8 @@ def main():
         pairs.append(("dense", "torch-dense"))
     if "ours" in names and "keras-cell" in names:
         pairs.append(("ours", "keras-cell"))  # cell against cell, in the same loop
+    if "layer" in names and "ours" in names:
+        pairs.append(("layer", "ours"))  # our layer against our cell in keras.layers.RNN
     header = ["shape", "cell", *names] + [f"{a}/{b}" for a, b in pairs]
     rows = []
     for shape_name in shapes:
@@ -383,7 +401,8 @@ def main():
             rates = time_rounds(_contenders(SHAPES[shape_name], cell, names), args.epochs)
             median = {name: statistics.median(r) for name, r in rates.items()}
             row = [shape_name, cell] + [f"{median[n]:,.0f}" if n in median else "-" for n in names]
-            row += [_ratio(rates[a], rates[b]) if a in rates else "-" for a, b in pairs]
+            row += [_ratio(rates[a], rates[b]) if a in rates and b in rates else "-"
+                    for a, b in pairs]
             rows.append(row)
             print(" | ".join(row), flush=True)
 

@@ -45,6 +45,12 @@ __all__ = ["LayerNormSimpleRNNCell", "LayerNormLSTMCell", "LayerNormGRUCell",
            "LayerNormSimpleRNN", "LayerNormLSTM", "LayerNormGRU"]
 
 
+def _check_epsilon(value, name):
+    if not value > 0:
+        raise ValueError(f"`{name}` must be a positive number, got {value!r}.")
+    return value
+
+
 @keras.saving.register_keras_serializable(package="kerasrnn")
 class LayerNormSimpleRNNCell(RecurrentCell):
     """An Elman cell whose pre-activation is layer-normalized (TFA's), one step.
@@ -85,9 +91,9 @@ class LayerNormSimpleRNNCell(RecurrentCell):
                  gamma_regularizer=None, gamma_constraint=None, **kwargs):
         super().__init__(units, **kwargs)
         self.layernorm = keras.layers.LayerNormalization(
-            epsilon=layernorm_epsilon, center=False, gamma_initializer=gamma_initializer,
-            gamma_regularizer=gamma_regularizer, gamma_constraint=gamma_constraint,
-            dtype=self.dtype_policy, name="layernorm",
+            epsilon=_check_epsilon(layernorm_epsilon, "layernorm_epsilon"), center=False,
+            gamma_initializer=gamma_initializer, gamma_regularizer=gamma_regularizer,
+            gamma_constraint=gamma_constraint, dtype=self.dtype_policy, name="layernorm",
         )
 
     def get_config(self):
@@ -126,7 +132,7 @@ class _NormedGatedCell(GatedCell):
         super().__init__(units, **kwargs)
         self.norm_gamma_initializer = initializers.get(norm_gamma_initializer)
         self.norm_beta_initializer = initializers.get(norm_beta_initializer)
-        self.norm_epsilon = norm_epsilon
+        self.norm_epsilon = _check_epsilon(norm_epsilon, "norm_epsilon")
         self.kernel_norm = self._norm("kernel_norm")
         self.recurrent_norm = self._norm("recurrent_norm")
 

@@ -188,3 +188,76 @@ def test_configs_layernorm():
     cell2 = LayerNormSimpleRNNCell(**config1)
     config2 = cell2.get_config()
     assert config1 == config2
+
+
+# --- beyond TFA's tests: a cell's config as TFA (Keras 2) wrote it builds ours.
+# This is the dictionary TFA's `test_config_layer_norm_legacy` expects
+# `LayerNormLSTMCell(10, name="layer_norm_lstm_cell_3").get_config()` to be.
+TFA_CONFIG = {
+    "dtype": "float32",
+    "name": "layer_norm_lstm_cell_3",
+    "trainable": True,
+    "units": 10,
+    "activation": "tanh",
+    "recurrent_activation": "sigmoid",
+    "use_bias": True,
+    "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None},
+                           "module": "keras.initializers", "registered_name": None},
+    "recurrent_initializer": {"class_name": "Orthogonal", "config": {"seed": None, "gain": 1.0},
+                              "module": "keras.initializers", "registered_name": None},
+    "bias_initializer": {"class_name": "Zeros", "config": {}, "module": "keras.initializers",
+                         "registered_name": None},
+    "unit_forget_bias": True,
+    "kernel_regularizer": None,
+    "recurrent_regularizer": None,
+    "bias_regularizer": None,
+    "kernel_constraint": None,
+    "recurrent_constraint": None,
+    "bias_constraint": None,
+    "dropout": 0.0,
+    "recurrent_dropout": 0.0,
+    "implementation": 2,
+    "norm_gamma_initializer": {"class_name": "Ones", "config": {},
+                               "module": "keras.initializers", "registered_name": None},
+    "norm_beta_initializer": {"class_name": "Zeros", "config": {},
+                              "module": "keras.initializers", "registered_name": None},
+    "norm_epsilon": 1e-3,
+}
+
+
+def test_a_tfa_config_builds_the_cell():
+    cell = LayerNormLSTMCell.from_config(TFA_CONFIG)
+    assert cell.name == "layer_norm_lstm_cell_3" and cell.units == 10
+    assert cell.norm_epsilon == 1e-3 and cell.unit_forget_bias
+    assert isinstance(cell.kernel_initializer, keras.initializers.GlorotUniform)
+    assert isinstance(cell.norm_gamma_initializer, keras.initializers.Ones)
+    config = cell.get_config()
+    # Every TFA key but Keras 2's `implementation` comes back, same value
+    # (the dtype as Keras 3's policy, the initializers as Keras 3 writes them).
+    assert set(TFA_CONFIG) - {"implementation"} <= set(config)
+    for key, value in TFA_CONFIG.items():
+        if key not in ("implementation", "dtype") and not isinstance(value, dict):
+            assert config[key] == value, key
+
+
+def test_build():
+    # TFA's `test_build`, with Keras 3's variable paths for TF 2's names
+    # ("layer_norm_lstm_cell/kernel" for "layer_norm_lstm_cell/kernel:0"):
+    # the same nine weights in the same order, so `set_weights` with a TFA
+    # cell's `get_weights()` puts each array in its place.
+    cell = LayerNormLSTMCell(10, name="layer_norm_lstm_cell")
+    cell(
+        inputs=tf.ones((12, 20)),
+        states=cell.get_initial_state(batch_size=12),
+    )
+    assert [w.path for w in cell.weights] == [
+        "layer_norm_lstm_cell/kernel",
+        "layer_norm_lstm_cell/recurrent_kernel",
+        "layer_norm_lstm_cell/bias",
+        "layer_norm_lstm_cell/kernel_norm/gamma",
+        "layer_norm_lstm_cell/kernel_norm/beta",
+        "layer_norm_lstm_cell/recurrent_norm/gamma",
+        "layer_norm_lstm_cell/recurrent_norm/beta",
+        "layer_norm_lstm_cell/state_norm/gamma",
+        "layer_norm_lstm_cell/state_norm/beta",
+    ]

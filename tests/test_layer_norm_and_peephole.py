@@ -186,7 +186,7 @@ def test_gradients_match_finite_differences_of_the_reference(kind):
 # The layers compute what keras.layers.RNN(cell) computes, with each feature.
 
 LAYER_OPTIONS = [{}, {"go_backwards": True}, {"return_sequences": True, "return_state": True},
-                 {"dropout": 0.3, "recurrent_dropout": 0.3, "seed": 5}]
+                 {"unroll": True}, {"dropout": 0.3, "recurrent_dropout": 0.3, "seed": 5}]
 
 
 @pytest.mark.parametrize("options", LAYER_OPTIONS, ids=lambda d: ",".join(d) or "plain")
@@ -328,3 +328,15 @@ def test_cells_and_layers_on_other_backends(backend):
     assert report["backend"] == backend
     assert sorted(report["worst"]) == sorted(KINDS)
     assert max(report["worst"].values()) < 1e-5, report
+
+
+@pytest.mark.parametrize("make, argument", [
+    (lambda: LayerNormLSTMCell(3, norm_epsilon=0.0), "norm_epsilon"),
+    (lambda: LayerNormGRUCell(3, norm_epsilon=-1e-3), "norm_epsilon"),
+    (lambda: LayerNormSimpleRNNCell(3, layernorm_epsilon=0), "layernorm_epsilon"),
+    (lambda: LayerNormLSTM(-2), "units"),
+    (lambda: PeepholeLSTMCell(0), "units"),
+])
+def test_bad_arguments_name_themselves(make, argument):
+    with pytest.raises(ValueError, match=f"`{argument}`"):
+        make()

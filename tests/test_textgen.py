@@ -437,3 +437,60 @@ def test_a_time_budget_that_cuts_an_epoch_says_so(corpus, tmp_path):
     steps = int(result.output.split("ended epoch 1 after 1 of its ")[1].split()[0])
     assert f"{steps}/{steps}" not in result.output  # the bar stops where the epoch did
     assert json.loads((tmp_path / "run" / "results.json").read_text())["last_epoch_partial"]
+
+
+NEW_CELLS = ["layernorm-lstm", "layernorm-gru", "layernorm-rnn", "peephole-lstm"]
+
+
+@pytest.fixture(scope="module")
+def new_cells(corpus, tmp_path_factory):
+    """One tiny model of each layer-normalized and peephole cell, exported."""
+    tmp = tmp_path_factory.mktemp("new-cells")
+    for cell in NEW_CELLS:
+        result = _invoke("train", "--text", corpus, "--cell", cell, "--units", "8", "--epochs",
+                         "1", "--seq-len", "25", "--batch-size", "64", "--workdir",
+                         tmp / cell, "--out", tmp / "saved_models", "--seed", "1")
+        assert result.exit_code == 0, result.output
+    return tmp
+
+
+def test_new_cells_sample_in_the_graph_and_through_the_step_signature(new_cells):
+    for version in range(1, len(NEW_CELLS) + 1):
+        args = ["sample", "--model", new_cells / "saved_models" / "textgen" / str(version),
+                "--length", "20", "--seed", "2"]
+        whole, streamed = _invoke(*args), _invoke(*args, "--stream")
+        assert whole.exit_code == 0 and streamed.exit_code == 0, (whole.output, streamed.output)
+        # --stream feeds one character at a time through `step`: the same text.
+        assert whole.stdout == streamed.stdout and whole.stdout.startswith("ROMEO:")
+
+
+def test_new_cells_pass_the_serving_check(new_cells):
+    result = CliRunner().invoke(main, ["serving", "check", str(new_cells / "saved_models")])
+    assert result.exit_code == 0, result.output
+    for version in range(1, len(NEW_CELLS) + 1):
+        assert f"textgen/{version}: loads with the session loader" in result.output
+
+
+def test_new_cells_show_their_states_and_gates_to_inspect(new_cells, corpus, tmp_path):
+    import tensorflow as tf
+
+    gates = {"layernorm-lstm": 3, "layernorm-gru": 2, "layernorm-rnn": 0, "peephole-lstm": 3}
+    states = {"layernorm-lstm": 2, "layernorm-gru": 1, "layernorm-rnn": 1, "peephole-lstm": 2}
+    for version, cell in enumerate(NEW_CELLS, start=1):
+        loaded = tf.saved_model.load(str(new_cells / "saved_models" / "textgen" / str(version)))
+        out = loaded.signatures["activations"](ids=tf.zeros([1, 5], tf.int32))
+        assert out["gates"].shape[2] == gates[cell] and out["states"].shape[2] == states[cell]
+    result = _invoke("inspect", "--model", new_cells / "saved_models" / "textgen" / "1",
+                     "--text", corpus, "--chars", "300", "--out", tmp_path / "page")
+    assert result.exit_code == 0, result.output
+    assert "0/f" in (tmp_path / "page" / "index.html").read_text()
+
+
+def test_both_apps_offer_the_same_cells_and_refuse_an_unknown_one():
+    from kerasrnn.apps.common.choices import CELLS
+
+    for app in ("mnist", "textgen"):
+        result = CliRunner().invoke(main, [app, "train", "--help"], terminal_width=400)
+        assert all(name in result.output for name in CELLS), app
+        result = CliRunner().invoke(main, [app, "train", "--cell", "tree-lstm"])
+        assert result.exit_code == 2 and "Invalid value for '--cell'" in result.output

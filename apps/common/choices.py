@@ -3,8 +3,22 @@
 Plain data, so that `--help` can list them without importing Keras.
 """
 
-# --cell NAME -> the kerasrnn layer of that cell (its cell class adds "Cell").
-CELLS = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
+# --cell NAME -> the kerasrnn layer of that cell (its cell class adds "Cell"),
+# for both apps.
+CELLS = {
+    "lstm": "LSTM",
+    "gru": "GRU",
+    "rnn": "SimpleRNN",
+    "layernorm-lstm": "LayerNormLSTM",
+    "layernorm-gru": "LayerNormGRU",
+    "layernorm-rnn": "LayerNormSimpleRNN",
+    "peephole-lstm": "PeepholeLSTM",
+}
+
+
+def keras_name(cell):
+    """`--cell NAME` as part of a Keras layer or model name (no hyphens)."""
+    return cell.replace("-", "_")
 
 # default: this device; mirrored: every local GPU; multiworker: TF_CONFIG's hosts.
 STRATEGIES = ("default", "mirrored", "multiworker")

@@ -13,7 +13,9 @@ from kerasrnn.apps.common.choices import CELLS, STRATEGIES
 
 def cell(default):
     return click.option("--cell", type=click.Choice(list(CELLS)), default=default,
-                        show_default=True, help="Recurrent cell: LSTM, GRU or SimpleRNN.")
+                        show_default=True,
+                        help="Recurrent cell: the classic LSTM, GRU or SimpleRNN, their"
+                        " layer-normalized forms, or the peephole LSTM.")
 
 
 def seed(default=0):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class TrainConfig:
-    cell: str = "lstm"  # "lstm", "gru" or "rnn"
+    cell: str = "lstm"  # a --cell name (choices.CELLS)
     units: int = 128  # the classic TensorFlow example's LSTM size
     layers: int = 1  # stacked recurrent layers
     bidirectional: bool = False  # read the rows top-down and bottom-up

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasrnn.apps.common import model_lookup
-from kerasrnn.apps.common.choices import cell_class
+from kerasrnn.apps.common.choices import cell_class, keras_name
 from kerasrnn.errors import UserError
 from kerasrnn.serving.export import DEFAULT_BASE_DIR, export_version
 
@@ -22,7 +22,8 @@ def build_model(cell="lstm", units=128, layers=1, bidirectional=False, dropout=0
     """The classifier, uncompiled.
 
     Args:
-        cell: "lstm", "gru" or "rnn": which of our cells reads the rows.
+        cell: Which of our cells reads the rows: a `--cell` name
+            (kerasrnn.apps.common.choices.CELLS).
         units: Size of each recurrent layer's state.
         layers: How many recurrent layers are stacked (all but the last
             return their whole sequence to the next).
@@ -47,7 +48,7 @@ def build_model(cell="lstm", units=128, layers=1, bidirectional=False, dropout=0
         recurrent = keras.layers.RNN(
             cell_class(cell)(units, dropout=dropout, recurrent_dropout=dropout, seed=seed),
             return_sequences=i < layers - 1,
-            name=f"{cell}_{i}",
+            name=f"{keras_name(cell)}_{i}",
         )
         if bidirectional:
             recurrent = keras.layers.Bidirectional(recurrent, name=f"bidirectional_{i}")
@@ -55,7 +56,7 @@ def build_model(cell="lstm", units=128, layers=1, bidirectional=False, dropout=0
     if dropout:
         h = keras.layers.Dropout(dropout, seed=seed)(h)
     outputs = keras.layers.Dense(10, activation="softmax", name="probabilities")(h)
-    return keras.Model(inputs, outputs, name=f"mnist_{cell}")
+    return keras.Model(inputs, outputs, name=f"mnist_{keras_name(cell)}")
 
 
 def export(model, base_dir=DEFAULT_BASE_DIR, example_images=None):

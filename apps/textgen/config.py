@@ -12,7 +12,7 @@ from pathlib import Path
 class TrainConfig:
     text: Path | None = None  # a UTF-8 file; None: the tensorflow-datasets text
     dataset: str = "tiny_shakespeare"
-    cell: str = "gru"  # "lstm", "gru" or "rnn"
+    cell: str = "gru"  # a --cell name (choices.CELLS)
     units: int = 512
     layers: int = 1
     seq_len: int = 100  # characters per training window (truncated BPTT)

@@ -8,7 +8,7 @@ signature, so sampling needs no training data around.
 
 import keras
 
-from kerasrnn.apps.common.choices import layer_class
+from kerasrnn.apps.common.choices import keras_name, layer_class
 
 EMBEDDING = 64
 
@@ -23,7 +23,7 @@ def build_model(vocab, cell="gru", units=512, layers=1, dropout=0.0, embedding=E
 
     Args:
         vocab: The characters, in id order; only their number is used.
-        cell: "lstm", "gru" or "rnn".
+        cell: A `--cell` name (kerasrnn.apps.common.choices.CELLS).
         units: Size of each recurrent layer's state.
         layers: Stacked recurrent layers, each returning its whole sequence.
         dropout: On each recurrent layer's input, and before the output layer.
@@ -35,12 +35,12 @@ def build_model(vocab, cell="gru", units=512, layers=1, dropout=0.0, embedding=E
     for i in range(layers):
         h = layer_class(cell)(
             units, dropout=dropout, recurrent_dropout=0.0, seed=seed,
-            return_sequences=True, name=f"{cell}_{i}",
+            return_sequences=True, name=f"{keras_name(cell)}_{i}",
         )(h)
     if dropout:
         h = keras.layers.Dropout(dropout, seed=seed)(h)
     logits = keras.layers.Dense(len(vocab), name="logits")(h)
-    return keras.Model(inputs, logits, name=f"textgen_{cell}")
+    return keras.Model(inputs, logits, name=f"textgen_{keras_name(cell)}")
 
 
 def recurrent_cells(model):
