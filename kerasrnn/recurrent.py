@@ -386,7 +386,7 @@ class RecurrentLayer(keras.layers.RNN):
         keras.layers.RNN.__init__(self, cell, **layer_kwargs)
         self.use_cudnn = use_cudnn
         if self.fused_kernel is not None and use_cudnn in ("auto", True):
-            from kerasrnn import kernels
+            from kerasrnn import kernels  # here: kernels imports this module
 
             if not kernels.compilable(self):
                 self.supports_jit = False
@@ -438,7 +438,7 @@ class RecurrentLayer(keras.layers.RNN):
             mask = mask[0]
         for path in choose_paths(self.situation(mask, training)):
             if path == FUSED:
-                from kerasrnn import kernels
+                from kerasrnn import kernels  # here: kernels imports this module
 
                 try:
                     return kernels.run(self, sequences, initial_state, mask, training)

@@ -7,7 +7,8 @@ the reference's outputs and states over a sequence to 1e-5, and TensorFlow's
 gradients of a loss must match the reference's finite differences. Then the
 layers must compute what `keras.layers.RNN(cell)` computes with every RNN
 feature, and survive a `.keras` round trip; and on JAX and PyTorch the cells
-and layers must give the reference's numbers too.
+and layers must give the reference's numbers too, the layers with
+`go_backwards`, `unroll`, `return_state`, masking and `Bidirectional`.
 """
 
 import importlib.util
@@ -310,7 +311,32 @@ for kind, (cell_cls, layer_cls, step, n_states) in t.KINDS.items():
     layer.set_weights(rnn.get_weights())
     got = [keras.ops.convert_to_numpy(rnn(x.astype("float32"), initial_state=init)[0]),
            keras.ops.convert_to_numpy(layer(x.astype("float32"), initial_state=init))]
-    worst[kind] = max(float(np.abs(g - expected).max()) for g in got)
+    expected_pairs = []
+    # The RNN features: the layer against keras.layers.RNN(cell), same weights.
+    mask = np.ones((t.BATCH, t.STEPS), dtype=bool)
+    mask[0, 2:] = False
+    for options, call in [({{"go_backwards": True}}, {{}}), ({{"unroll": True}}, {{}}),
+                          ({{"return_state": True}}, {{}}), ({{}}, {{"mask": mask}})]:
+        ours, theirs = layer_cls(t.UNITS, **options), keras.layers.RNN(cell_cls(t.UNITS),
+                                                                        **options)
+        ours(x.astype("float32")), theirs(x.astype("float32"))
+        ours.set_weights(rnn.get_weights())
+        theirs.set_weights(rnn.get_weights())
+        for a, b in zip(keras.tree.flatten(ours(x.astype("float32"), **call)),
+                        keras.tree.flatten(theirs(x.astype("float32"), **call))):
+            got.append(keras.ops.convert_to_numpy(a))
+            expected_pairs.append(keras.ops.convert_to_numpy(b))
+    both = keras.layers.Bidirectional(layer_cls(t.UNITS))
+    both(x.astype("float32"))
+    zeros = [np.zeros((t.BATCH, t.UNITS))] * n_states
+    forward = t.reference(step, t.weights_by_name(both.forward_layer.cell), x, zeros)[0]
+    backward = t.reference(step, t.weights_by_name(both.backward_layer.cell), x[:, ::-1],
+                           zeros)[0]
+    worst[kind] = max(
+        [float(np.abs(g - expected).max()) for g in got[:2]]
+        + [float(np.abs(a - b).max()) for a, b in zip(got[2:], expected_pairs)]
+        + [float(np.abs(keras.ops.convert_to_numpy(both(x.astype("float32")))
+                        - np.concatenate([forward[:, -1], backward[:, -1]], -1)).max())])
 print(json.dumps({{"backend": keras.backend.backend(), "worst": worst}}))
 """
 

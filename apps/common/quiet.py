@@ -96,6 +96,18 @@ class _StartupFilter:
         os.close(self.real_stderr)
 
 
+def _first_graph(tf):
+    """Runs one int64 op through TensorFlow's oneDNN graph rewrite, for its
+    once-per-process line. In a v1 session, not eagerly: the eager context
+    must stay unset until a MultiWorkerMirroredStrategy configures its
+    collective ops ("Collective ops must be configured at program startup")."""
+    graph = tf.Graph()
+    with graph.as_default():
+        transposed = tf.transpose(tf.zeros([1, 2], tf.int64))
+    with tf.compat.v1.Session(graph=graph) as session:
+        session.run(transposed)
+
+
 def start_tensorflow():
     """Imports TensorFlow and Keras, and lets TensorFlow find its devices, quietly."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose() else "2")
@@ -107,8 +119,7 @@ def start_tensorflow():
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # device discovery: cuInit's lines
-        # The first oneDNN graph rewrite of an int64 op: its once-per-process line.
-        tf.function(tf.transpose)(tf.zeros([1, 2], tf.int64))
+        _first_graph(tf)
     finally:
         window.close()
 

@@ -53,10 +53,10 @@ class Generator:
 
         `projection` is the first cell's `project` of its input for these
         characters times its kernel: `_project(ids)`, or rows of
-        `_projection_table()`. The loops
-        carry the states as a list, not as one stacked tensor, to spare every
-        character a stack and an unstack. A `gates` list, when given, gets
-        every cell's gate activations of this step (`trace`).
+        `_projection_table()`. The loops carry the states as a list, not as
+        one stacked tensor, to spare every character a stack and an unstack.
+        A `gates` list, when given, gets every cell's gate activations of
+        this step (`trace`), read off the cell's own step.
         """
         new_states, k, x = [], 0, None
         for cell in self.cells:
