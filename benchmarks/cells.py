@@ -58,7 +58,8 @@ machine hits all of them alike. An epoch's throughput leaves out its first
 batch, where Keras's `fit` spends a variable 0-0.7 s setting up the data
 iterator. The table shows the median over the rounds, in samples per second,
 and the ratios to keras, to torch, (ours / keras-cell) to Keras's cell and
-(layer / ours) to our own cell: the ratio of the medians, then the lowest and highest ratio within a round.
+(layer / ours) to our own cell: the ratio of the medians, then the lowest
+and highest ratio within a round.
 """
 
 import argparse
