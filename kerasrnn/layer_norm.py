@@ -38,6 +38,7 @@ from kerasrnn.recurrent import (
     RecurrentCell,
     RecurrentLayer,
     first_state,
+    forget_bias_ones,
     masked_matmul,
 )
 
@@ -227,14 +228,7 @@ class LayerNormLSTMCell(_NormedGatedCell):
     def _bias_initializer(self):
         if not self.unit_forget_bias:
             return self.bias_initializer
-        units, base = self.units, self.bias_initializer
-
-        def bias_with_forget_ones(_, *args, **kwargs):
-            return ops.concatenate([base((units,), *args, **kwargs),
-                                    ops.ones((units,), *args, **kwargs),
-                                    base((2 * units,), *args, **kwargs)])
-
-        return bias_with_forget_ones
+        return forget_bias_ones(self.bias_initializer, self.units)
 
     def recurrent_step(self, projection, states, recurrent_mask=None, return_gates=False):
         h_tm1, c_tm1 = states

@@ -14,7 +14,7 @@ import keras
 from keras import ops
 
 from kerasrnn import bptt
-from kerasrnn.recurrent import GatedCell, RecurrentLayer, masked_matmul
+from kerasrnn.recurrent import GatedCell, RecurrentLayer, forget_bias_ones, masked_matmul
 
 __all__ = ["LSTMCell", "LSTM"]
 
@@ -82,18 +82,7 @@ class LSTMCell(GatedCell):
     def _bias_initializer(self):
         if not self.unit_forget_bias:
             return self.bias_initializer
-        units, base = self.units, self.bias_initializer
-
-        def bias_with_forget_ones(_, *args, **kwargs):
-            return ops.concatenate(
-                [
-                    base((units,), *args, **kwargs),
-                    ops.ones((units,), *args, **kwargs),
-                    base((2 * units,), *args, **kwargs),
-                ]
-            )
-
-        return bias_with_forget_ones
+        return forget_bias_ones(self.bias_initializer, self.units)
 
     gate_names = ("i", "f", "o")
 

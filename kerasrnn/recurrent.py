@@ -81,6 +81,18 @@ def first_state(states):
     return states[0] if isinstance(states, (list, tuple)) else states
 
 
+def forget_bias_ones(base, units):
+    """An LSTM's bias initializer with the forget gate's block at 1
+    (`unit_forget_bias`, Jozefowicz et al. 2015) and `base` for i, g and o."""
+
+    def bias_with_forget_ones(_, *args, **kwargs):
+        return ops.concatenate([base((units,), *args, **kwargs),
+                                ops.ones((units,), *args, **kwargs),
+                                base((2 * units,), *args, **kwargs)])
+
+    return bias_with_forget_ones
+
+
 class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     """What every cell shares: arguments, weights, dropout and config.
 
