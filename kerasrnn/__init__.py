@@ -3,12 +3,15 @@
     from kerasrnn import SimpleRNNCell, LSTMCell, GRUCell
     from kerasrnn import SimpleRNN, LSTM, GRU   # the cells as layers
     from kerasrnn import LayerNormLSTMCell, PeepholeLSTMCell, ...   # TFA's cells, and more
+    from kerasrnn import MinGRU, MinLSTM   # gates from the input alone: a parallel scan
 
 Where things are. One module per cell family holds its cell (one time step,
 for `keras.layers.RNN`; the equations and weight layout are in its
 docstring), its layer (the cell over a whole sequence) and, where it has
 one, its written-out backward pass: simple_rnn.py, lstm.py, gru.py,
-layer_norm.py (the layer-normalized SimpleRNN, LSTM and GRU), peephole.py.
+layer_norm.py (the layer-normalized SimpleRNN, LSTM and GRU), peephole.py,
+minimal.py (minGRU and minLSTM, whose layers solve a sequence by a parallel
+scan).
 recurrent.py holds what every family shares (the cell and layer bases) and
 `choose_paths`, the one function that decides how a layer runs; bptt.py the
 written-out passes' shared loops; kernels/ the hand-offs to a backend's fused
@@ -19,7 +22,8 @@ A new cell family is one new module: a cell deriving from
 `recurrent_step`, the step after `inputs · kernel`, and `project` where
 that term has work of its own, such as a normalization), a layer deriving
 from `recurrent.RecurrentLayer` (set `cell_class` and `family_cell`;
-`has_written_out` and `fused_kernel` only where it has them), both
+`has_written_out`, `has_parallel_scan` and `fused_kernel` only where it
+has them), both
 registered with `keras.saving.register_keras_serializable`; then its names
 in `_EXPORTS` below, and its `--cell` name in the apps' list.
 
@@ -51,6 +55,10 @@ _EXPORTS = {
     "LayerNormGRU": "kerasrnn.layer_norm",
     "PeepholeLSTMCell": "kerasrnn.peephole",
     "PeepholeLSTM": "kerasrnn.peephole",
+    "MinGRUCell": "kerasrnn.minimal",
+    "MinGRU": "kerasrnn.minimal",
+    "MinLSTMCell": "kerasrnn.minimal",
+    "MinLSTM": "kerasrnn.minimal",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -49,7 +49,8 @@ from keras.src.backend import rnn as backend_rnn
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 __all__ = ["RecurrentCell", "GatedCell", "RecurrentLayer", "Situation", "choose_paths",
-           "FUSED", "WRITTEN_OUT", "LOOP", "CELL"]
+           "FUSED", "ASSOCIATIVE_SCAN", "CHUNKED_SCAN", "SEQUENTIAL_SCAN", "WRITTEN_OUT", "LOOP",
+           "CELL"]
 
 
 def masked_matmul(x, kernel, mask):
@@ -274,9 +275,15 @@ class GatedCell(RecurrentCell):
 
 
 # ----------------------------------------------------------------------------
-# Choosing a path. A layer can run a sequence four ways, fastest first:
+# Choosing a path. A layer can run a sequence five ways, fastest first:
 
 FUSED = "fused kernel"  # a backend's whole-sequence kernel (kerasrnn/kernels/)
+# A recurrence linear in h (kerasrnn/minimal.py: gates from the input alone)
+# is solved by a scan, in one of three formulations:
+ASSOCIATIVE_SCAN = "associative scan"  # parallel: O(log T) deep
+CHUNKED_SCAN = "chunked scan"  # blocks of √T steps: 2√T loop steps
+SEQUENTIAL_SCAN = "sequential scan"  # T loop steps of one multiply-add
+SCANS = (ASSOCIATIVE_SCAN, CHUNKED_SCAN, SEQUENTIAL_SCAN)
 WRITTEN_OUT = "written-out backward"  # the layer's loop, gradient by kerasrnn/bptt.py
 LOOP = "layer loop"  # the layer's loop, input projection hoisted, autodiff
 CELL = "cell"  # `keras.layers.RNN`'s loop over the cell's own `call`
@@ -292,10 +299,12 @@ class Situation:
     standard_form: bool  # tanh and sigmoid (and, for the GRU, reset_after=True)
     has_fused_kernel: bool  # the family has one (LSTM, GRU)
     has_written_out: bool  # the family has a written-out backward pass
+    has_parallel_scan: bool  # the family's recurrence is linear in h (minimal.py)
     use_cudnn: object  # "auto", True or False
     masked: bool
     recurrent_dropout: bool  # recurrent dropout is drawn in this call
     unroll: bool
+    static_length: bool  # the number of time steps is known when the graph is built
 
 
 def choose_paths(s):
@@ -316,6 +325,15 @@ def choose_paths(s):
     # form they are written for, with no per-step recurrent dropout mask.
     fixed_equations = s.own_step and s.standard_form and not s.recurrent_dropout
     paths = []
+    if fixed_equations and s.has_parallel_scan:
+        # Any mask, direction, state or input dropout: a scan computes them
+        # all. The fastest formulation on each backend's CPU, measured
+        # (docs/speed.md, "minGRU and minLSTM"). The scans need the length
+        # when the graph is built; without it, the layer's loop steps the cell.
+        if not s.static_length:
+            return [LOOP]
+        return [{"tensorflow": CHUNKED_SCAN, "jax": SEQUENTIAL_SCAN}.get(s.backend,
+                                                                          ASSOCIATIVE_SCAN)]
     if fixed_equations and s.has_fused_kernel and s.use_cudnn in ("auto", True):
         paths.append(FUSED)  # the kernels themselves decline a mask or `unroll`
     if s.use_cudnn is True:
@@ -369,7 +387,8 @@ class RecurrentLayer(keras.layers.RNN):
 
     A family's layer sets `cell_class` and `family_cell` (both its cell)
     and, where the family has them, `has_written_out` (and implements
-    `_written_out_loop`) and `fused_kernel` (the kernel's name in
+    `_written_out_loop`), `has_parallel_scan` (and implements
+    `_run_scan`) and `fused_kernel` (the kernel's name in
     kerasrnn/kernels/). A subclass may set another `cell_class`; the fast
     paths then run only if that cell's step is still `family_cell`'s.
     """
@@ -377,6 +396,7 @@ class RecurrentLayer(keras.layers.RNN):
     cell_class = None  # the cell this layer builds
     family_cell = None  # the cell whose equations the fast paths compute
     has_written_out = False
+    has_parallel_scan = False
     fused_kernel = None
 
     def __init__(self, units, use_cudnn="auto", **kwargs):
@@ -429,7 +449,7 @@ class RecurrentLayer(keras.layers.RNN):
                 and getattr(cell, "recurrent_activation", activations.sigmoid)
                 is activations.sigmoid)
 
-    def situation(self, mask, training):
+    def situation(self, mask, training, static_length=True):
         cell = self.cell
         return Situation(
             backend=keras.backend.backend(),
@@ -439,16 +459,19 @@ class RecurrentLayer(keras.layers.RNN):
             standard_form=self._standard_form(),
             has_fused_kernel=self.fused_kernel is not None,
             has_written_out=self.has_written_out,
+            has_parallel_scan=self.has_parallel_scan,
             use_cudnn=self.use_cudnn,
             masked=mask is not None,
             recurrent_dropout=bool(training) and 0.0 < cell.recurrent_dropout < 1.0,
             unroll=self.unroll,
+            static_length=static_length,
         )
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if tree.is_nested(mask):
             mask = mask[0]
-        for path in choose_paths(self.situation(mask, training)):
+        situation = self.situation(mask, training, static_length=sequences.shape[1] is not None)
+        for path in choose_paths(situation):
             if path == FUSED:
                 from kerasrnn import kernels  # here: kernels imports this module
 
@@ -456,6 +479,8 @@ class RecurrentLayer(keras.layers.RNN):
                     return kernels.run(self, sequences, initial_state, mask, training)
                 except NotImplementedError:  # the kernel declined: the next path
                     continue
+            if path in SCANS:
+                return self._run_scan(path, sequences, initial_state, mask, training)
             if path == WRITTEN_OUT:
                 return self._run_written_out(sequences, initial_state, training)
             if path == LOOP:

@@ -13,8 +13,9 @@ from kerasrnn.recurrent import CELL, FUSED, LOOP, WRITTEN_OUT, Situation, choose
 
 # An LSTM layer on TensorFlow with every fast path open.
 OPEN = Situation(backend="tensorflow", own_call=True, own_step=True, standard_form=True,
-                 has_fused_kernel=True, has_written_out=True, use_cudnn="auto", masked=False,
-                 recurrent_dropout=False, unroll=False)
+                 has_fused_kernel=True, has_written_out=True, has_parallel_scan=False,
+                 use_cudnn="auto", masked=False, recurrent_dropout=False, unroll=False,
+                 static_length=True)
 
 
 def paths(**changes):

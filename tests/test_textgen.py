@@ -244,9 +244,10 @@ def test_saved_model_generates_in_tf_serving_s_loader(trained):
     assert state_width == (1, 2, 32)  # LSTM: h and c
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "mingru", "minlstm"])
 def test_generator_runs_every_layer_of_a_stacked_model(cell):
-    """Two layers: the generator's steps give the Keras model's own logits."""
+    """Two layers (residual blocks for the minimal cells): the generator's
+    steps give the Keras model's own logits."""
     import tensorflow as tf
 
     from kerasrnn.apps.textgen.generation import Generator
@@ -439,12 +440,13 @@ def test_a_time_budget_that_cuts_an_epoch_says_so(corpus, tmp_path):
     assert json.loads((tmp_path / "run" / "results.json").read_text())["last_epoch_partial"]
 
 
-NEW_CELLS = ["layernorm-lstm", "layernorm-gru", "layernorm-rnn", "peephole-lstm"]
+NEW_CELLS = ["layernorm-lstm", "layernorm-gru", "layernorm-rnn", "peephole-lstm", "mingru",
+             "minlstm"]
 
 
 @pytest.fixture(scope="module")
 def new_cells(corpus, tmp_path_factory):
-    """One tiny model of each layer-normalized and peephole cell, exported."""
+    """One tiny model of each layer-normalized, peephole and minimal cell, exported."""
     tmp = tmp_path_factory.mktemp("new-cells")
     for cell in NEW_CELLS:
         result = _invoke("train", "--text", corpus, "--cell", cell, "--units", "8", "--epochs",
@@ -474,8 +476,10 @@ def test_new_cells_pass_the_serving_check(new_cells):
 def test_new_cells_show_their_states_and_gates_to_inspect(new_cells, corpus, tmp_path):
     import tensorflow as tf
 
-    gates = {"layernorm-lstm": 3, "layernorm-gru": 2, "layernorm-rnn": 0, "peephole-lstm": 3}
-    states = {"layernorm-lstm": 2, "layernorm-gru": 1, "layernorm-rnn": 1, "peephole-lstm": 2}
+    gates = {"layernorm-lstm": 3, "layernorm-gru": 2, "layernorm-rnn": 0, "peephole-lstm": 3,
+             "mingru": 1, "minlstm": 2}
+    states = {"layernorm-lstm": 2, "layernorm-gru": 1, "layernorm-rnn": 1, "peephole-lstm": 2,
+              "mingru": 1, "minlstm": 1}
     for version, cell in enumerate(NEW_CELLS, start=1):
         loaded = tf.saved_model.load(str(new_cells / "saved_models" / "textgen" / str(version)))
         out = loaded.signatures["activations"](ids=tf.zeros([1, 5], tf.int32))

@@ -13,7 +13,12 @@ CELLS = {
     "layernorm-gru": "LayerNormGRU",
     "layernorm-rnn": "LayerNormSimpleRNN",
     "peephole-lstm": "PeepholeLSTM",
+    "mingru": "MinGRU",
+    "minlstm": "MinLSTM",
 }
+# The cells whose gates read the input alone (Feng et al. 2024); textgen
+# stacks them in residual blocks.
+MINIMAL_CELLS = ("mingru", "minlstm")
 
 
 def keras_name(cell):

@@ -105,7 +105,10 @@ def windows(ids, seq_len, batch_size, epoch_seeds=None, random_offsets=False):
         start = i * size
         if random_offsets:
             start += epoch_seeds.offset(slack + 1)
-        chars = text[start : start + size]
+        # A slice at a computed start has no static length: say it, so that
+        # the model is traced for windows of `seq_len` steps (a scan over
+        # time, kerasrnn/minimal.py, needs the length when it is traced).
+        chars = tf.ensure_shape(text[start : start + size], [size])
         return chars[:-1], chars[1:]
 
     data = order.map(window)

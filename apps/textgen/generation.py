@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasrnn.apps.common import model_lookup
-from kerasrnn.apps.textgen.model import recurrent_cells
+from kerasrnn.apps.textgen.model import model_parts
 from kerasrnn.errors import UserError
 from kerasrnn.serving.export import DEFAULT_BASE_DIR, export_version
 
@@ -31,7 +31,8 @@ class Generator:
     def __init__(self, model, vocab):
         self.model = model
         self.vocab = list(vocab)
-        self.embedding, self.cells, self.head = recurrent_cells(model)
+        self.parts = model_parts(model)
+        self.embedding, self.cells = self.parts.embedding, self.parts.cells
         codes = np.array([ord(ch) for ch in self.vocab], dtype=np.int32)
         code_to_id = np.full(codes.max() + 1, -1, dtype=np.int32)
         code_to_id[codes] = np.arange(len(codes), dtype=np.int32)
@@ -48,47 +49,63 @@ class Generator:
     def zero_state(self, batch):
         return [tf.zeros([batch, size], tf.float32) for size in self.state_sizes]
 
-    def _step(self, projection, states, gates=None):
+    def _step(self, first, states, gates=None):
         """One character per row -> logits [batch, vocab], states.
 
-        `projection` is the first cell's `project` of its input for these
-        characters times its kernel: `_project(ids)`, or rows of
-        `_projection_table()`. The loops carry the states as a list, not as
-        one stacked tensor, to spare every character a stack and an unstack.
-        A `gates` list, when given, gets every cell's gate activations of
-        this step (`trace`), read off the cell's own step.
+        `first` is `_first(ids)` for these characters, or rows of
+        `_first_table()`: the first cell's `project` of its input times its
+        kernel in a plain stack; the embedded characters where the first
+        layer is a residual block, whose stream carries them past the cell.
+        The loops carry the states as a list, not as one stacked tensor, to
+        spare every character a stack and an unstack. A `gates` list, when
+        given, gets every cell's gate activations of this step (`trace`),
+        read off the cell's own step.
         """
         new_states, k, x = [], 0, None
-        for cell in self.cells:
-            if x is not None:  # a layer above the first reads the one below
+        for i, (cell, block) in enumerate(zip(self.cells, self.parts.blocks, strict=True)):
+            if block is not None:  # x + cell(norm(x)), then x + MLP(norm(x))
+                x = first if i == 0 else x
+                projection = cell.project(tf.matmul(block.norm(x), cell.kernel))
+            elif i == 0:
+                projection = first
+            else:  # a layer above the first reads the one below
                 projection = cell.project(tf.matmul(x, cell.kernel))
             n = len(cell.state_size) if isinstance(cell.state_size, list) else 1
             if gates is None:
-                x, cell_states = cell.recurrent_step(projection, states[k : k + n])
+                output, cell_states = cell.recurrent_step(projection, states[k : k + n])
             else:
-                x, cell_states, cell_gates = cell.recurrent_step(
+                output, cell_states, cell_gates = cell.recurrent_step(
                     projection, states[k : k + n], return_gates=True)
                 gates.extend(cell_gates[name] for name in cell.gate_names)
+            if block is not None:
+                x = x + output
+                x = x + block.mlp(x)
+            else:
+                x = output
             if not isinstance(cell_states, (list, tuple)):
                 cell_states = [cell_states]
             new_states.extend(cell_states)
             k += n
-        return self.head(x), new_states
+        return self.parts.head(x), new_states
 
-    def _project(self, ids):
-        """The first cell's `project(embedding(ids) · kernel)`, as its `call` computes it."""
+    def _first(self, ids):
+        """What `_step` takes for these characters (see there), as the model computes it."""
+        if self.parts.blocks[0] is not None:
+            return self.embedding(ids)
         cell = self.cells[0]
         return cell.project(tf.matmul(self.embedding(ids), cell.kernel))
 
-    def _projection_table(self):
-        """`_project` of every character at once, one row per id.
+    def _first_table(self):
+        """`_first` of every character at once, one row per id.
 
-        Generating, the first cell's input is always one of these rows, so a
-        gather per character replaces the embedding lookup and a matmul
-        (docs/speed.md, "Generating text", has what it saves). Computed once
-        per call from the weights, so the SavedModel stores
-        nothing twice.
+        Generating, the first input is always one of these rows, so a
+        gather per character replaces the embedding lookup and, in a plain
+        stack, a matmul (docs/speed.md, "Generating text", has what it
+        saves). Computed once per call from the weights, so the SavedModel
+        stores nothing twice.
         """
+        if self.parts.blocks[0] is not None:
+            return self.embedding.embeddings
         cell = self.cells[0]
         return cell.project(tf.matmul(self.embedding.embeddings, cell.kernel))
 
@@ -101,7 +118,7 @@ class Generator:
         # and the table multiplies every character's embedding where that
         # call needs one.
         def body(t, states, logits):
-            out, states = self._step(self._project(ids[:, t]), states)
+            out, states = self._step(self._first(ids[:, t]), states)
             return t + 1, states, logits.write(t, out)
 
         _, states, logits = tf.while_loop(
@@ -132,7 +149,7 @@ class Generator:
 
         def body(t, states, logits, all_states, all_gates):
             gates = []
-            out, states = self._step(self._project(ids[:, t]), states, gates)
+            out, states = self._step(self._first(ids[:, t]), states, gates)
             gates = (tf.stack(gates, axis=1) if gates
                      else tf.zeros([batch, 0, self.units], tf.float32))
             return (t + 1, states, logits.write(t, out),
@@ -169,7 +186,7 @@ class Generator:
         batch = tf.shape(prompt)[0]
         lengths = tf.cast(ids.row_lengths(), tf.int32)
         padded = ids.to_tensor(default_value=0)
-        table = self._projection_table()
+        table = self._first_table()
 
         # Read each prompt; rows whose prompt has ended keep their states and
         # the logits of their last real character.

@@ -1,0 +1,466 @@
+"""The minimal GRU and LSTM (Feng et al. 2024): gates from the input alone, a parallel scan.
+
+Feng, Tung, Ahmed, Bengio & Hajimirsadeghi, "Were RNNs All We Needed?"
+(2024, arXiv 2410.01201) strip the GRU and the LSTM until every gate
+depends on the input `x_t` alone. A step is then
+
+    h_t = a_t ⊙ h_{t−1} + b_t,     a_t, b_t computed from x_t,
+
+a recurrence that is linear in `h`. Unrolled from `h_0`,
+
+    h_t = A_t ⊙ h_0 + Σ_{s ≤ t} (a_{s+1} ⊙ … ⊙ a_t) ⊙ b_s,    A_t = a_1 ⊙ … ⊙ a_t,
+
+and the pairs `(a, b)` compose associatively: two steps in a row are the one
+step `(a_1 a_2, a_2 b_1 + b_2)`. So once one large matmul has given every
+step's gates, no matmul is left in the time loop, and the recurrence can be
+solved by a scan over time in one of three formulations, all exact:
+
+- `associative_scan`: the parallel scan, O(log T) steps deep;
+- `chunked_scan`: blocks of about √T steps, all blocks at once, then the
+  blocks in order: about 2√T loop steps;
+- `sequential_scan`: T loop steps of one multiply-add.
+
+`kerasrnn.recurrent.choose_paths` picks the fastest on each backend's CPU,
+as measured by benchmarks/minimal.py (docs/speed.md, "minGRU and minLSTM"),
+and `with_written_out_gradient` gives each its backward pass: the same scan
+run from the end.
+
+The scans work on `a` and `b` themselves, not on their logarithms. The
+paper works in log space because its scan (Heinsen 2023) divides by the
+running product `A_t`, which underflows; an associative or sequential scan
+never divides, `0 < a_t < 1` keeps every product in range (underflow to 0
+is the right answer), and the state is a convex mix of positive values, so
+nothing overflows (the state is a convex mix of `h_0` and positive values).
+The initial state may have any sign.
+
+- `MinGRUCell`, `MinLSTMCell`: one step, for `keras.layers.RNN` and for
+  generating text one character at a time.
+- `MinGRU`, `MinLSTM`: the whole sequence at once, with the cell's weights
+  (`layer.cell` is the cell). `kerasrnn.recurrent.choose_paths` runs a
+  scan unless the cell's step is not this family's own (a subclass) or the
+  length is unknown when the graph is built; then the layer steps the cell.
+
+The cells are the paper's log-space versions: their candidate goes through
+the positive function of its appendix B.3, which keeps `h̃ > 0`:
+
+    g(x) = x + 0.5   (x ≥ 0),      g(x) = σ(x)   (x < 0),
+
+continuous, increasing, and linear for large `x`, like the identity it
+replaces.
+"""
+
+import math
+
+import keras
+from keras import constraints, initializers, ops, regularizers, tree
+
+from kerasrnn.recurrent import RecurrentCell, RecurrentLayer, first_state
+
+__all__ = ["MinGRUCell", "MinLSTMCell", "MinGRU", "MinLSTM", "associative_scan",
+           "sequential_scan", "chunked_scan", "SCANS"]
+
+
+def g(x):
+    """The paper's positive candidate function (see the module's docstring)."""
+    return ops.where(x >= 0, x + 0.5, ops.sigmoid(x))
+
+
+def _time_major(x):
+    return ops.transpose(x, (1, 0, 2))
+
+
+def _compose(earlier, later):
+    """Two steps `(a, b)` in a row, as one step."""
+    a1, b1 = earlier
+    a2, b2 = later
+    return a1 * a2, b1 * a2 + b2
+
+
+def associative_scan(a, b, h0):
+    """All `h_t = a_t ⊙ h_{t−1} + b_t` by a parallel (associative) scan.
+
+    `a`, `b`: `(batch, time, units)`, `h0`: `(batch, units)`; returns every
+    `h_t`, `(batch, time, units)`. O(log T) steps deep, O(T) work; needs a
+    static length on TensorFlow.
+    """
+    products, from_zero = ops.associative_scan(_compose, (a, b), axis=1)
+    # TensorFlow's loses the static shape, which Keras's losses need.
+    return ops.reshape(products * ops.expand_dims(h0, 1) + from_zero, ops.shape(a))
+
+
+def sequential_scan(a, b, h0):
+    """The same, one step after the other: a loop of one multiply-add each."""
+
+    def step(h, coefficients):
+        a_t, b_t = coefficients
+        h = a_t * h + b_t
+        return h, h
+
+    _, states = ops.scan(step, h0, (_time_major(a), _time_major(b)))
+    return _time_major(states)
+
+
+def chunked_scan(a, b, h0):
+    """The same, in blocks of C ≈ √T steps: C + T/C loop steps instead of T.
+
+    1. Within every block at once, from a zero state: `H`, and `P` the
+       product of the block's `a` so far (C steps, on tensors T/C times
+       wider than one step's).
+    2. From block to block: the state entering each block (T/C steps).
+    3. `h = H + P ⊙ (state entering the block)`, for all steps at once.
+
+    Needs a static length.
+    """
+    batch, steps, units = ops.shape(a)
+    size = max(1, math.isqrt(steps - 1) + 1)  # C, the block length
+    blocks = -(-steps // size)
+    padding = blocks * size - steps
+    if padding:  # steps that change nothing: a = 1, b = 0
+        a = ops.pad(a, [[0, 0], [0, padding], [0, 0]], constant_values=1.0)
+        b = ops.pad(b, [[0, 0], [0, padding], [0, 0]])
+    # (C, batch·blocks, units): the loop of step 1 runs over the block's steps.
+    a = _time_major(ops.reshape(a, (-1, size, units)))
+    b = _time_major(ops.reshape(b, (-1, size, units)))
+
+    def within(carry, coefficients):
+        product, h = carry
+        a_t, b_t = coefficients
+        product, h = product * a_t, h * a_t + b_t
+        return (product, h), (product, h)
+
+    (block_product, block_h), (products, from_zero) = ops.scan(
+        within, (ops.ones_like(a[0]), ops.zeros_like(a[0])), (a, b))
+
+    def across(h, block):
+        product, from_zero = block
+        return product * h + from_zero, h  # the state entering the block
+
+    def per_block(x):  # (batch·blocks, units) -> (blocks, batch, units)
+        return _time_major(ops.reshape(x, (-1, blocks, units)))
+
+    _, entering = ops.scan(across, h0, (per_block(block_product), per_block(block_h)))
+    entering = ops.reshape(_time_major(entering), (1, -1, units))
+    states = from_zero + products * entering  # (C, batch·blocks, units)
+    states = ops.reshape(_time_major(states), (-1, blocks * size, units))
+    return states[:, :steps]
+
+
+def with_written_out_gradient(scan):
+    """`scan`, with its gradient computed by the same scan run backwards.
+
+    For a loss ℓ of every `h_t`, with `g_t = ∂ℓ/∂h_t` counting every way
+    `h_t` reaches ℓ (its own output, and `h_{t+1} = a_{t+1} ⊙ h_t + …`):
+
+        g_t = ∂ℓ/∂h_t|direct + a_{t+1} ⊙ g_{t+1},   g_T = ∂ℓ/∂h_T|direct
+        ∂ℓ/∂b_t = g_t,   ∂ℓ/∂a_t = g_t ⊙ h_{t−1},   ∂ℓ/∂h_0 = a_1 ⊙ g_1
+
+    The first line is the forward recurrence, read from the end, with the
+    coefficients shifted by one step: one more scan, of the same kind.
+    Differentiating through the scan's own operations instead costs two to
+    three times as much, and keeps every intermediate of the forward pass.
+    """
+
+    @ops.custom_gradient
+    def solve(a, b, h0):
+        states = scan(a, b, h0)
+
+        def grad(*args, upstream=None):
+            if upstream is None:  # TensorFlow and JAX pass it by position
+                (upstream,) = args
+            # a_{t+1} for every t; after the last step nothing follows (0).
+            a_next = ops.concatenate([a[:, 1:], ops.zeros_like(a[:, :1])], axis=1)
+            g = ops.flip(scan(ops.flip(a_next, axis=1), ops.flip(upstream, axis=1),
+                              ops.zeros_like(h0)), axis=1)
+            h_prev = ops.concatenate([ops.expand_dims(h0, 1), states[:, :-1]], axis=1)
+            return g * h_prev, g, a[:, 0] * g[:, 0]
+
+        return states, grad
+
+    return solve
+
+
+# The formulations, by the name `kerasrnn.recurrent.choose_paths` gives them.
+SCANS = {name: with_written_out_gradient(scan) for name, scan in (
+    ("associative scan", associative_scan), ("sequential scan", sequential_scan),
+    ("chunked scan", chunked_scan))}
+
+
+class MinimalCell(RecurrentCell):
+    """What minGRU and minLSTM share: an input kernel and a bias, no recurrent weights.
+
+    A family sets `gates` and writes `coefficients`: the step's `a` and `b`,
+    and its gates, for one step or for all steps at once.
+    """
+
+    def __init__(
+        self,
+        units,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        for name in ("activation", "recurrent_activation", "recurrent_initializer",
+                     "recurrent_regularizer", "recurrent_constraint"):
+            if kwargs.pop(name, None) is not None:
+                raise TypeError(f"{type(self).__name__} has no recurrent weights and no "
+                                f"activation to choose: `{name}` does not apply.")
+        if kwargs.pop("recurrent_dropout", 0.0):
+            raise ValueError(f"{type(self).__name__} has no recurrent weights: "
+                             "`recurrent_dropout` does not apply; use `dropout`.")
+        super().__init__(
+            units,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            seed=seed,
+            **kwargs,
+        )
+        self.recurrent_kernel = None
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+            "dropout": self.dropout,
+            "seed": self.seed,
+        }
+        # The Layer's own keys (name, dtype, trainable), not RecurrentCell's.
+        return {**keras.layers.Layer.get_config(self), **config}
+
+    def build(self, input_shape):
+        width = self.gates * self.units
+        self.kernel = self.add_weight(
+            shape=(input_shape[-1], width),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=(width,),
+                name="bias",
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        self.built = True
+
+    def _with_bias(self, projection):
+        return projection if self.bias is None else ops.add(projection, self.bias)
+
+    def coefficients(self, projection):
+        """`(a, b, gates)` of `h_t = a ⊙ h_{t−1} + b` for `projection = x · kernel`,
+        any leading shape (one step, or every step of a sequence)."""
+        raise NotImplementedError
+
+    def recurrent_step(self, projection, states, recurrent_mask=None, return_gates=False):
+        a, b, gates = self.coefficients(projection)
+        h = a * first_state(states) + b
+        new_state = [h] if isinstance(states, (list, tuple)) else h
+        if return_gates:
+            return h, new_state, gates
+        return h, new_state
+
+
+@keras.saving.register_keras_serializable(package="kerasrnn")
+class MinGRUCell(MinimalCell):
+    """minGRU (Feng et al. 2024, log-space version), one time step.
+
+    Equations (σ the sigmoid, g the positive function of kerasrnn.minimal):
+
+        z_t = σ(x_t · W_z + b_z)
+        h̃_t = g(x_t · W_h + b_h)
+        h_t = (1 − z_t) ⊙ h_{t−1} + z_t ⊙ h̃_t
+
+    Unlike the GRU's, neither `z` nor `h̃` reads `h_{t−1}`, and there is no
+    reset gate. Weights: `kernel` `(input_dim, 2·units)` holds the blocks
+    z, h̃ in that order, `bias` `(2·units,)`; there is no recurrent kernel.
+
+    Args:
+        units: Positive integer, size of the hidden state.
+        use_bias: Whether to add the bias. Default `True`.
+        kernel_initializer, bias_initializer: Initializers of the two
+            weights. Defaults `"glorot_uniform"`, `"zeros"`.
+        kernel_regularizer, bias_regularizer: Optional regularizers.
+        kernel_constraint, bias_constraint: Optional constraints.
+        dropout: Fraction of the input units to drop (training only); one
+            mask per sequence, as Keras's cells draw it.
+        seed: Seed of the dropout mask.
+
+    Example:
+
+    >>> rnn = keras.layers.RNN(MinGRUCell(4))
+    >>> rnn(np.zeros((2, 3, 5))).shape
+    (2, 4)
+    """
+
+    gates = 2
+    gate_names = ("z",)
+
+    def coefficients(self, projection):
+        k_z, k_h = ops.split(self._with_bias(projection), 2, axis=-1)
+        z = ops.sigmoid(k_z)
+        return 1.0 - z, z * g(k_h), {"z": z}
+
+
+
+@keras.saving.register_keras_serializable(package="kerasrnn")
+class MinLSTMCell(MinimalCell):
+    """minLSTM (Feng et al. 2024, log-space version), one time step.
+
+    Equations (σ the sigmoid, g the positive function of kerasrnn.minimal):
+
+        f_t = σ(x_t · W_f + b_f),   i_t = σ(x_t · W_i + b_i)
+        f'_t = f_t / (f_t + i_t),   i'_t = i_t / (f_t + i_t)
+        h̃_t = g(x_t · W_h + b_h)
+        h_t = f'_t ⊙ h_{t−1} + i'_t ⊙ h̃_t
+
+    The normalized gates sum to one, so the state stays on the scale of
+    `h̃` whatever the length (the paper's time-independent form); no output
+    gate and no separate cell state: `h` is both. Weights: `kernel`
+    `(input_dim, 3·units)` holds the blocks f, i, h̃ in that order, `bias`
+    `(3·units,)`; there is no recurrent kernel.
+
+    Args:
+        units: Positive integer, size of the hidden state.
+        use_bias: Whether to add the bias. Default `True`.
+        kernel_initializer, bias_initializer: Initializers of the two
+            weights. Defaults `"glorot_uniform"`, `"zeros"`.
+        kernel_regularizer, bias_regularizer: Optional regularizers.
+        kernel_constraint, bias_constraint: Optional constraints.
+        dropout: Fraction of the input units to drop (training only); one
+            mask per sequence, as Keras's cells draw it.
+        seed: Seed of the dropout mask.
+
+    Example:
+
+    >>> rnn = keras.layers.RNN(MinLSTMCell(4))
+    >>> rnn(np.zeros((2, 3, 5))).shape
+    (2, 4)
+    """
+
+    gates = 3
+    gate_names = ("f", "i")
+
+    def _gate_logit(self, k_f, k_i):
+        # f' = σ(f)/(σ(f) + σ(i)) = σ(−d), i' = σ(d), with
+        # d = log σ(i) − log σ(f) = softplus(−k_f) − softplus(−k_i).
+        return ops.softplus(-k_f) - ops.softplus(-k_i)
+
+    def coefficients(self, projection):
+        k_f, k_i, k_h = ops.split(self._with_bias(projection), 3, axis=-1)
+        d = self._gate_logit(k_f, k_i)
+        f, i = ops.sigmoid(-d), ops.sigmoid(d)
+        return f, i * g(k_h), {"f": f, "i": i}
+
+
+
+class MinimalLayer(RecurrentLayer):
+    """A minimal cell over a whole sequence: one matmul, then a scan.
+
+    `choose_paths` picks the scan's formulation (`SCANS`) for the family's
+    own step, by backend; `_run_scan` computes what `keras.layers.RNN(cell)`
+    does, masking and `go_backwards` included.
+    """
+
+    has_parallel_scan = True
+
+    def _standard_form(self):
+        return True  # no activations to choose: the scan computes every form
+
+    def _run_scan(self, formulation, sequences, initial_state, mask, training):
+        projections, _ = self._projections(sequences, initial_state, training)
+        # A tensor, not a stateful layer's variable: custom gradients take tensors.
+        h0 = ops.copy(tree.flatten(initial_state)[0])
+        if self.go_backwards:
+            # `keras.layers.RNN` reads the sequence from its end and returns
+            # the outputs in that order.
+            projections = ops.flip(projections, axis=1)
+            mask = None if mask is None else ops.flip(mask, axis=1)
+        a, b, _ = self.cell.coefficients(projections)
+        if mask is not None:  # a masked step keeps the state: a = 1, b = 0
+            keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
+            a = ops.where(keep, a, 1.0)
+            b = ops.where(keep, b, 0.0)
+        states = SCANS[formulation](a, b, h0)
+        outputs = states
+        if mask is not None and (self.zero_output_for_mask
+                                 or keras.backend.backend() != "jax"):
+            # As `keras.layers.RNN`: a masked step's output is zero with
+            # `zero_output_for_mask`; else it is the carried state (the JAX
+            # backend's loop), or the last unmasked step's output, zero
+            # before there is one (the TensorFlow and PyTorch backends').
+            keep = ops.cast(mask, states.dtype)
+            if not self.zero_output_for_mask:
+                keep = ops.cast(ops.cumsum(keep, axis=1) > 0, states.dtype)
+            outputs = states * ops.expand_dims(keep, -1)
+        return outputs[:, -1], outputs, [states[:, -1]]
+
+
+@keras.saving.register_keras_serializable(package="kerasrnn")
+class MinGRU(MinimalLayer):
+    """A minGRU layer: `MinGRUCell` over a whole sequence by a scan.
+
+    One matmul gives every step's gates; a scan (see the module's docstring)
+    then solves the recurrence for all steps, with no matmul in its loop. The
+    outputs, states and gradients are those of `keras.layers.RNN(MinGRUCell)`
+    with the same weights (`layer.cell` is that cell).
+
+    Args:
+        units: Positive integer, size of the hidden state.
+        **kwargs: The arguments of `MinGRUCell` (initializers, `dropout`,
+            ...) and of `keras.layers.RNN` (`return_sequences`,
+            `return_state`, `go_backwards`, `stateful`, ...).
+
+    Example:
+
+    >>> MinGRU(4, return_sequences=True)(np.zeros((2, 3, 5))).shape
+    (2, 3, 4)
+    """
+
+    cell_class = family_cell = MinGRUCell
+
+
+@keras.saving.register_keras_serializable(package="kerasrnn")
+class MinLSTM(MinimalLayer):
+    """A minLSTM layer: `MinLSTMCell` over a whole sequence by a scan.
+
+    One matmul gives every step's gates; a scan (see the module's docstring)
+    then solves the recurrence for all steps, with no matmul in its loop. The
+    outputs, states and gradients are those of
+    `keras.layers.RNN(MinLSTMCell)` with the same weights (`layer.cell` is
+    that cell).
+
+    Args:
+        units: Positive integer, size of the hidden state.
+        **kwargs: The arguments of `MinLSTMCell` (initializers, `dropout`,
+            ...) and of `keras.layers.RNN` (`return_sequences`,
+            `return_state`, `go_backwards`, `stateful`, ...).
+
+    Example:
+
+    >>> MinLSTM(4, return_sequences=True)(np.zeros((2, 3, 5))).shape
+    (2, 3, 4)
+    """
+
+    cell_class = family_cell = MinLSTMCell
