@@ -531,3 +531,17 @@ def test_settled_after_is_the_row_from_which_the_answer_stays():
     probabilities = np.eye(10)[answers]
     assert settled_after(probabilities) == 5
     assert settled_after(np.eye(10)[[2] * 28]) == 1
+
+
+def test_every_cell_builds_the_classifier_with_dropout():
+    """Dropout reaches the recurrent state only of cells that have one."""
+    from kerasrnn.apps.common.choices import CELLS
+    from kerasrnn.apps.mnist.model import build_model
+
+    images = np.zeros((2, 28, 28), "float32")
+    for cell in CELLS:
+        model = build_model(cell, units=4, dropout=0.25, seed=0)
+        assert model(images, training=True).shape == (2, 10), cell
+        recurrent = model.get_layer(f"{cell.replace('-', '_')}_0").cell
+        assert recurrent.dropout == 0.25
+        assert recurrent.recurrent_dropout == (0.0 if cell.startswith("min") else 0.25), cell

@@ -9,7 +9,17 @@ import pytest
 import tensorflow as tf
 
 from kerasrnn import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
-from kerasrnn.recurrent import CELL, FUSED, LOOP, WRITTEN_OUT, Situation, choose_paths
+from kerasrnn.recurrent import (
+    ASSOCIATIVE_SCAN,
+    CELL,
+    CHUNKED_SCAN,
+    FUSED,
+    LOOP,
+    SEQUENTIAL_SCAN,
+    WRITTEN_OUT,
+    Situation,
+    choose_paths,
+)
 
 # An LSTM layer on TensorFlow with every fast path open.
 OPEN = Situation(backend="tensorflow", own_call=True, own_step=True, standard_form=True,
@@ -64,6 +74,26 @@ def test_a_family_without_a_written_out_pass():
 def test_the_written_out_pass_is_tensorflow_only():
     assert paths(backend="jax") == [FUSED, LOOP]
     assert paths(backend="torch") == [FUSED, LOOP]
+
+
+# A minimal cell's layer (kerasrnn/minimal.py): a scan, no kernel, no written-out loop.
+SCANNED = dict(has_fused_kernel=False, has_written_out=False, has_parallel_scan=True)
+
+
+def test_a_linear_recurrence_takes_the_scan_measured_fastest_on_its_backend():
+    assert paths(**SCANNED) == [CHUNKED_SCAN]
+    assert paths(**SCANNED, backend="jax") == [SEQUENTIAL_SCAN]
+    assert paths(**SCANNED, backend="torch") == [ASSOCIATIVE_SCAN]
+
+
+def test_a_scan_computes_masks_unroll_and_input_dropout():
+    assert paths(**SCANNED, masked=True, unroll=True) == [CHUNKED_SCAN]
+
+
+def test_a_scan_needs_the_length_when_traced_and_the_family_s_own_step():
+    assert paths(**SCANNED, static_length=False) == [LOOP]
+    assert paths(**SCANNED, own_step=False) == [LOOP]
+    assert paths(**SCANNED, own_call=False) == [CELL]
 
 
 def test_a_mask_or_unroll_leaves_the_written_out_pass_to_the_loop():

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Every --help and --version, through click's runner, in a fresh process
@@ -90,3 +92,34 @@ def test_verbose_brings_tensorflow_s_native_lines_back():
                           "--seed", "1"], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     assert len(run.stderr.splitlines()) > 1  # TensorFlow's own start-up lines
+
+
+@pytest.mark.parametrize("args", [
+    ["textgen", "train", "--minutes", "nan"],
+    ["textgen", "train", "--minutes", "inf"],
+    ["textgen", "train", "--lr", "-inf"],
+    ["textgen", "train", "--clipnorm", "nan"],
+    ["textgen", "train", "--dropout", "nan"],
+    ["textgen", "sample", "--temperature", "nan"],
+    ["mnist", "train", "--lr", "inf"],
+    ["mnist", "train", "--dropout", "nan"],
+    ["mnist", "train", "--val-fraction", "nan"],
+])
+def test_nan_and_infinity_are_refused_as_usage_errors(args):
+    from click.testing import CliRunner
+
+    from kerasrnn.apps.cli import main
+
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "is not a finite number" in result.output, result.output
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+def test_a_seed_out_of_range_is_a_usage_error(seed):
+    from click.testing import CliRunner
+
+    from kerasrnn.apps.cli import main
+
+    for app in ("mnist", "textgen"):
+        result = CliRunner().invoke(main, [app, "train", "--seed", seed])
+        assert result.exit_code == 2 and "--seed" in result.output, result.output

@@ -498,3 +498,17 @@ def test_both_apps_offer_the_same_cells_and_refuse_an_unknown_one():
         assert all(name in result.output for name in CELLS), app
         result = CliRunner().invoke(main, [app, "train", "--cell", "tree-lstm"])
         assert result.exit_code == 2 and "Invalid value for '--cell'" in result.output
+
+
+def test_training_into_a_file_writes_one_line_per_epoch(corpus, tmp_path):
+    """Not a terminal (CliRunner's output, like `> log`): no progress bar
+    updates strung into one line, but a line per epoch and the time used."""
+    result = _invoke("train", "--text", corpus, "--units", "8", "--epochs", "3", "--seq-len",
+                     "25", "--batch-size", "64", "--workdir", tmp_path / "run", "--out",
+                     tmp_path / "saved_models")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) < 300, max(lines, key=len)
+    assert "\r" not in result.output and "\x1b[" not in result.output
+    assert len([line for line in lines if "val_loss" in line]) == 3
+    assert len([line for line in lines if " minutes used" in line]) == 3

@@ -4,6 +4,7 @@ Each function returns a decorator. Nothing here imports Keras or TensorFlow:
 `--help` must answer at once.
 """
 
+import math
 from pathlib import Path
 
 import click
@@ -11,15 +12,33 @@ import click
 from kerasrnn.apps.common.choices import CELLS, STRATEGIES
 
 
+class FiniteFloatRange(click.FloatRange):
+    """`click.FloatRange` that also refuses nan and ±inf.
+
+    nan passes every bound (each comparison with it is false), so
+    `--minutes nan` would silently remove the time limit.
+    """
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
+
+
 def cell(default):
     return click.option("--cell", type=click.Choice(list(CELLS)), default=default,
                         show_default=True,
                         help="Recurrent cell: the classic LSTM, GRU or SimpleRNN, their"
-                        " layer-normalized forms, or the peephole LSTM.")
+                        " layer-normalized forms, the peephole LSTM, or the minimal GRU and"
+                        " LSTM (gates from the input alone).")
+
+
+SEED_RANGE = click.IntRange(0, 2**32 - 1)  # what NumPy's and TensorFlow's seeding accept
 
 
 def seed(default=0):
-    return click.option("--seed", type=int, default=default, show_default=True,
+    return click.option("--seed", type=SEED_RANGE, default=default, show_default=True,
                         help="Seed of the data order, initial weights and dropout.")
 
 

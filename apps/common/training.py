@@ -7,6 +7,7 @@ TensorFlow-specific: the library's cells and layers stay backend-neutral.
 
 import contextlib
 import math
+import sys
 from pathlib import Path
 
 import click
@@ -168,8 +169,11 @@ def fit_resumable(model, train_data, val_data, epochs, workdir, epoch_seeds, mon
     try:
         # shuffle=False: the datasets order themselves by epoch (EpochSeeds), and
         # Keras warns that its default shuffle=True is ignored for a tf.data input.
+        # Into a terminal, the progress bar; into a file or a pipe, one line
+        # per epoch (a bar there is every update of the epoch in one line).
         history = model.fit(train_data, validation_data=val_data, epochs=epochs,
-                            callbacks=callbacks, shuffle=False)
+                            callbacks=callbacks, shuffle=False,
+                            verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
         raise UserError(
             f"interrupted: continue with the same options and --resume (work folder {workdir})"

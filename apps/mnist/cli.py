@@ -45,18 +45,19 @@ def mnist():
 @click.option("--layers", type=click.IntRange(1, 4), default=DEFAULTS.layers, show_default=True,
               help="Stacked recurrent layers.")
 @click.option("--bidirectional", is_flag=True, help="Read the rows in both directions.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.dropout,
+@click.option("--dropout", type=options.FiniteFloatRange(0, 1, max_open=True),
+              default=DEFAULTS.dropout,
               show_default=True, help="Input and recurrent dropout of every layer.")
 @click.option("--augment/--no-augment", default=DEFAULTS.augment, show_default=True,
               help="Random small rotations, shifts and zooms of the training digits.")
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size,
               show_default=True, help="Global batch size (split across replicas).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS.lr,
+@click.option("--lr", type=options.FiniteFloatRange(min=0, min_open=True), default=DEFAULTS.lr,
               show_default=True, help="Adam learning rate.")
 @click.option("--schedule", type=click.Choice(["constant", "cosine"]), default=DEFAULTS.schedule,
               show_default=True, help="Learning rate over the run: constant, or cosine to 0.")
-@click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+@click.option("--val-fraction", type=options.FiniteFloatRange(0, 1, min_open=True, max_open=True),
               default=DEFAULTS.val_fraction, show_default=True,
               help="Part of the training data held out for validation.")
 @_data_options

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasrnn.apps.common import model_lookup
-from kerasrnn.apps.common.choices import cell_class, keras_name
+from kerasrnn.apps.common.choices import MINIMAL_CELLS, cell_class, keras_name
 from kerasrnn.errors import UserError
 from kerasrnn.serving.export import DEFAULT_BASE_DIR, export_version
 
@@ -28,7 +28,8 @@ def build_model(cell="lstm", units=128, layers=1, bidirectional=False, dropout=0
         layers: How many recurrent layers are stacked (all but the last
             return their whole sequence to the next).
         bidirectional: Read the rows top-down and bottom-up, concatenated.
-        dropout: Dropout on each recurrent layer's input and recurrent state,
+        dropout: Dropout on each recurrent layer's input and recurrent state (the
+            minimal cells have no recurrent weights: their input only),
             and before the classifier.
         augment: Randomly rotate, shift and zoom the digits a little while
             training (the layers do nothing at inference). Inside the model,
@@ -46,7 +47,9 @@ def build_model(cell="lstm", units=128, layers=1, bidirectional=False, dropout=0
         h = keras.layers.Reshape((28, 28))(h)
     for i in range(layers):
         recurrent = keras.layers.RNN(
-            cell_class(cell)(units, dropout=dropout, recurrent_dropout=dropout, seed=seed),
+            cell_class(cell)(units, dropout=dropout, seed=seed,
+                             # the minimal cells have no recurrent weights to drop
+                             **({} if cell in MINIMAL_CELLS else {"recurrent_dropout": dropout})),
             return_sequences=i < layers - 1,
             name=f"{keras_name(cell)}_{i}",
         )

@@ -49,19 +49,21 @@ def textgen():
               show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True,
               help="Upper bound on epochs; --minutes usually ends the run first.")
-@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS.minutes,
+@click.option("--minutes", type=options.FiniteFloatRange(min=0, min_open=True),
+              default=DEFAULTS.minutes,
               show_default=True, help="Stop training after this many minutes.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS.lr,
+@click.option("--lr", type=options.FiniteFloatRange(min=0, min_open=True), default=DEFAULTS.lr,
               show_default=True, help="Adam learning rate (the peak, with --lr-schedule cosine).")
 @click.option("--lr-schedule", type=click.Choice(["constant", "cosine", "cosine-minutes"]),
               default=DEFAULTS.lr_schedule, show_default=True,
               help="cosine: decay the learning rate to a tenth over --epochs (set --epochs to"
               " about what fits in --minutes); cosine-minutes: to a tenth over --minutes, by"
               " the clock, whatever the machine's speed.")
-@click.option("--clipnorm", type=click.FloatRange(min=0, min_open=True),
+@click.option("--clipnorm", type=options.FiniteFloatRange(min=0, min_open=True),
               default=DEFAULTS.clipnorm, show_default=True,
               help="Clip each gradient's norm to this.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.dropout,
+@click.option("--dropout", type=options.FiniteFloatRange(0, 1, max_open=True),
+              default=DEFAULTS.dropout,
               show_default=True, help="Dropout on each recurrent layer's input and the output.")
 @click.option("--random-offsets/--fixed-offsets", default=DEFAULTS.random_offsets,
               show_default=True,
@@ -143,7 +145,7 @@ def _stream(loaded, prompt, length, temperature, seed):
               help="Text to start from; characters the model never saw are skipped.")
 @click.option("--length", type=click.IntRange(0, INT32_MAX), default=500, show_default=True,
               help="Characters to generate after the prompt (0: the prompt alone).")
-@click.option("--temperature", type=click.FloatRange(min=0), default=0.8, show_default=True,
+@click.option("--temperature", type=options.FiniteFloatRange(min=0), default=0.8, show_default=True,
               help="Below 1: safer, more repetitive; above 1: wilder; 0: always the likeliest.")
 @click.option("--seed", type=click.IntRange(-(2**31), INT32_MAX),
               help="Same seed, same text, with or without --stream. Default: a random one,"

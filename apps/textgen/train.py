@@ -7,6 +7,7 @@
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -46,6 +47,11 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not sys.stdout.isatty():  # a log has no bar: say how much time is left
+            used = (time.monotonic() - self.start) / 60
+            click.echo(f"{used:.1f} of {self.seconds / 60:g} minutes used")
 
     def on_train_batch_end(self, batch, logs=None):
         if any_worker(self.strategy, time.monotonic() - self.start > self.seconds):
