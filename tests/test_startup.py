@@ -123,3 +123,46 @@ def test_a_seed_out_of_range_is_a_usage_error(seed):
     for app in ("mnist", "textgen"):
         result = CliRunner().invoke(main, [app, "train", "--seed", seed])
         assert result.exit_code == 2 and "--seed" in result.output, result.output
+
+
+USAGE_ERRORS_BEFORE_TENSORFLOW = """
+import json, sys
+from click.testing import CliRunner
+from kerasrnn.apps.cli import main
+results = [CliRunner().invoke(main, args) for args in (
+    ["mnist", "explain"],
+    ["mnist", "explain", "a.png", "--index", "1"],
+    ["mnist", "explain", *["--index", "1"] * 13],
+    ["mnist", "explain", "--index", "1", "--out", "x.txt"],
+    ["mnist", "plot", "--out", "grid.jpg"],
+)]
+print(json.dumps({"codes": [r.exit_code for r in results],
+                  "outputs": [r.output.splitlines()[-1] for r in results],
+                  "tensorflow": "tensorflow" in sys.modules}))
+"""
+
+
+def test_usage_errors_are_found_before_tensorflow_starts():
+    run = subprocess.run([sys.executable, "-c", USAGE_ERRORS_BEFORE_TENSORFLOW],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["codes"] == [2] * 5, report
+    assert not report["tensorflow"], report
+    assert "one of the two" in report["outputs"][0]
+    assert "at most 12" in report["outputs"][2]
+    assert "a PNG file name is needed" in report["outputs"][3]
+
+
+def test_a_png_out_without_a_suffix_gets_png_and_the_figure_is_written_whole(tmp_path):
+    import numpy as np
+
+    from kerasrnn.apps.common.options import _png_path
+    from kerasrnn.apps.mnist.explain import explain_figure
+
+    assert _png_path(None, None, tmp_path / "name") == tmp_path / "name.png"
+    assert _png_path(None, None, tmp_path / "a.PNG") == tmp_path / "a.PNG"
+    path = explain_figure(np.zeros((1, 28, 28)), ["t"], np.full((1, 28, 10), 0.1),
+                          np.zeros((1, 28, 4)), tmp_path / "name.png")
+    assert path == tmp_path / "name.png"
+    assert path.read_bytes().startswith(b"\x89PNG")
+    assert [p.name for p in tmp_path.iterdir()] == ["name.png"]  # no partial file left

@@ -26,6 +26,25 @@ class FiniteFloatRange(click.FloatRange):
         return super().convert(number, param, ctx)
 
 
+def _png_path(ctx, param, path):
+    """`--out` of a PNG figure: NAME gets `.png`; another suffix is refused
+    now, not after the work (matplotlib picks the format by the suffix)."""
+    if path.suffix == "":
+        return path.with_name(path.name + ".png")
+    if path.suffix.lower() != ".png":
+        raise click.BadParameter(f"{path}: a PNG file name is needed (.png)", ctx, param)
+    if len(path.name.encode()) > 255:  # longer than any file system takes
+        raise click.BadParameter(f"the file name is too long ({len(path.name)} characters)",
+                                 ctx, param)
+    return path
+
+
+def png_out(default):
+    return click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+                        default=Path(default), show_default=True, callback=_png_path,
+                        help="PNG file to write (.png is added to a name without a suffix).")
+
+
 def cell(default):
     return click.option("--cell", type=click.Choice(list(CELLS)), default=default,
                         show_default=True,

@@ -124,13 +124,28 @@ def start_tensorflow():
         window.close()
 
 
+def precheck(check):
+    """Runs `check(**params)` before TensorFlow starts: the usage errors that
+    no single option can find (two options that exclude each other), found
+    as fast as click's own."""
+
+    def decorate(callback):
+        callback.prechecks = [check, *getattr(callback, "prechecks", [])]
+        return callback
+
+    return decorate
+
+
 class Command(click.Command):
     """A click command that starts TensorFlow quietly before its callback runs.
 
-    Its options are parsed first, so `--help` and usage errors stay instant.
+    Its options are parsed first, and its `precheck`s run, so `--help` and
+    usage errors stay instant.
     """
 
     def invoke(self, ctx):
+        for check in getattr(self.callback, "prechecks", []):
+            check(**ctx.params)
         start_tensorflow()
         return super().invoke(ctx)
 

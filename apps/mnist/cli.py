@@ -137,8 +137,7 @@ def evaluate(model_path, dataset, data_dir):
 @click.option("--cols", type=click.IntRange(1, MAX_GRID_SIDE), default=5, show_default=True)
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True,
               help="Index of the first test digit shown.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("grid.png"), show_default=True, help="PNG file to write.")
+@options.png_out("grid.png")
 def plot(model_path, dataset, data_dir, rows, cols, offset, out):
     """Draw test digits titled `label=L, pred=P`, wrong predictions in red.
 
@@ -206,14 +205,21 @@ def _export_run(workdir, out):
 mnist.add_command(commands.export_command("mnist", _export_run))
 
 
+def _explain_usage(images, indices, **_):
+    if bool(images) == bool(indices):
+        raise click.UsageError("give IMAGE files or --index N, one of the two")
+    if len(images) + len(indices) > 12:
+        raise click.UsageError("at most 12 digits in one figure")
+
+
 @mnist.command()
 @options.model("mnist")
 @_data_options
 @click.argument("images", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--index", "indices", type=click.IntRange(min=0), multiple=True,
               help="A test digit by its index in the test split (repeatable).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("explain.png"), show_default=True, help="PNG file to write.")
+@options.png_out("explain.png")
+@quiet.precheck(_explain_usage)
 def explain(model_path, dataset, data_dir, images, indices, out):
     """Show what the classifier believes after each row it reads.
 
@@ -237,10 +243,6 @@ def explain(model_path, dataset, data_dir, images, indices, out):
     from kerasrnn.apps.mnist.images import load_digit
     from kerasrnn.apps.mnist.model import MODEL_NAME
 
-    if bool(images) == bool(indices):
-        raise click.UsageError("give IMAGE files or --index N, one of the two")
-    if len(images) + len(indices) > 12:
-        raise click.UsageError("at most 12 digits in one figure")
     check_writable(out.parent, "--out")
     if images:
         pixels = np.stack([load_digit(path)[0] for path in images])

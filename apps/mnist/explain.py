@@ -21,10 +21,7 @@ def settled_after(probabilities):
 
 def explain_figure(images, titles, probabilities, hidden, path):
     """One line per digit: image | probabilities after each row | hidden state."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from kerasrnn.apps.mnist.plot import plt, save_png  # Agg: headless
 
     count = len(images)
     fig, axes = plt.subplots(count, 3, figsize=(12, 3.2 * count), squeeze=False,
@@ -45,6 +42,4 @@ def explain_figure(images, titles, probabilities, hidden, path):
         state.set_xlabel("unit")
         state.set_title("hidden state after each row", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=90)

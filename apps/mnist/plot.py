@@ -22,10 +22,19 @@ def prediction_grid(images, labels, predictions, rows, cols, path):
     for ax in axes.flat:
         ax.axis("off")
     fig.tight_layout()
+    return save_png(fig, path, dpi=100)
+
+
+def save_png(fig, path, dpi):
+    """Writes `fig` to `path` as a PNG and closes it; returns the path.
+
+    Written beside it under another name, then renamed: an interrupted run
+    leaves no half-written PNG.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
-    fig.savefig(tmp, format="png", dpi=100)
+    fig.savefig(tmp, format="png", dpi=dpi)
     plt.close(fig)
-    tmp.replace(path)  # no half-written PNG if interrupted
+    tmp.replace(path)
     return path
