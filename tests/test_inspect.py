@@ -169,3 +169,35 @@ def text_inside(text):
 
 def _green(colour):
     return int(re.match(r"rgb\((\d+), (\d+), (\d+)\)", colour).group(2))
+
+
+HOSTILE = ('<!--<script>alert(1)</script>--> </script><script>x</script> & &amp; '
+           '"quoted" {{data}} \u2028 <![CDATA[ ]]> <\\/ \\u003c')
+
+
+@pytest.mark.skipif(_chromium() is None,
+                    reason="no Chromium: apt-get install chromium (.ci/run does)")
+def test_any_text_and_model_name_show_as_written_in_a_real_browser(tmp_path):
+    import html
+
+    from kerasrnn.apps.textgen.inspect import analyse, write_page
+
+    text = HOSTILE * 3
+    vocab = sorted(set(text))
+    ids = [vocab.index(c) for c in text]
+    rng = np.random.default_rng(0)
+    activations = {"state_names": ["0/h"], "gate_names": [],
+                   "states": rng.normal(size=(1, len(text), 1, 4)),
+                   "gates": np.zeros((1, len(text), 0, 4)),
+                   "logits": rng.normal(size=(1, len(text), len(vocab)))}
+    name = "runs/{{data}}/<b>model</b> & {{title}}"
+    page = write_page(analyse(text, ids, vocab, activations), tmp_path / "index.html", name)
+    run = _browser(page, "layer=0&unit=1", "--dump-dom", "--virtual-time-budget=5000")
+    assert run.returncode == 0, run.stderr[-2000:]
+    dom = run.stdout
+    assert 'data-ready="true"' in dom
+    units_text = dom.split('id="units-text"')[1].split("</div>")[0]
+    shown = re.findall(r'<span class="ch" data-i="\d+"[^>]*>(.*?)</span>', units_text, re.S)
+    assert html.unescape("".join(shown)) == text
+    heading = dom.split("<h1>")[1].split("</h1>")[0]
+    assert html.unescape(re.sub(r"</?code>", "", heading)) == f"What the units of {name} track"

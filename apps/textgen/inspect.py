@@ -23,6 +23,7 @@ self-contained HTML file (inspect.html, with the data inlined) and
 import base64
 import html
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -211,10 +212,16 @@ def write_page(analysis, path, model_name):
         "found": analysis["found"], "gates": analysis["gates"],
         "losses": analysis["losses"], "expected": analysis["expected"],
     }
-    # "</" inside a <script> would end it; JSON allows "<\/".
-    data = json.dumps(payload, ensure_ascii=False).replace("</", "<\\/")
-    page = PAGE_TEMPLATE.read_text(encoding="utf-8")
-    page = page.replace("{{title}}", html.escape(model_name)).replace("{{data}}", data)
+    # Inside a <script>, "</script>" ends it and "<!--" changes how the rest
+    # is read: no "<" (nor ">" or "&") may reach the page raw. JSON writes
+    # them inside strings as \u003c-style escapes, which JSON.parse reads back.
+    data = json.dumps(payload, ensure_ascii=False)
+    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        data = data.replace(raw, escaped)
+    values = {"title": html.escape(model_name), "data": data}
+    # One pass, so that a model path holding "{{data}}" stays as written.
+    page = re.sub(r"\{\{(title|data)\}\}", lambda m: values[m.group(1)],
+                  PAGE_TEMPLATE.read_text(encoding="utf-8"))
     path.write_text(page, encoding="utf-8")
     return path
 
