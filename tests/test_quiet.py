@@ -146,3 +146,17 @@ def test_after_start_up_stderr_is_the_real_one(tmp_path):
     assert run.stdout == "True\n"
     assert log.read_text() == "child\n"
 
+
+
+def test_a_closed_stderr_runs_the_command_and_fd_2_stays_taken(tmp_path):
+    # `kerasrnn ... 2>&-`: Python starts with sys.stderr None and fd 2 free;
+    # the command must run, and no file it opens may take number 2.
+    script = START + textwrap.dedent(f"""
+        import os
+        with open({str(tmp_path / "opened")!r}, "w") as f:
+            print(f.fileno() != 2, os.path.samestat(os.fstat(2), os.stat(os.devnull)))
+    """)
+    run = subprocess.run(["sh", "-c", f"{sys.executable} -c \"$SCRIPT\" 2>&-"],
+                         capture_output=True, text=True, timeout=300,
+                         env={**ENV, "SCRIPT": script})
+    assert run.returncode == 0 and run.stdout == "True True\n", (run.stdout, run.stderr)

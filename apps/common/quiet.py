@@ -62,7 +62,7 @@ class _StartupFilter:
     """fd 2 through a pipe and a thread that drops STARTUP_NOISE, until `close`."""
 
     def __init__(self):
-        sys.stderr.flush()
+        _flush_stderr()
         self.real_stderr = os.dup(2)
         self.read_end, write_end = os.pipe()
         os.dup2(write_end, 2)
@@ -89,7 +89,7 @@ class _StartupFilter:
 
     def close(self):
         """Gives fd 2 back and writes out everything the window held."""
-        sys.stderr.flush()
+        _flush_stderr()
         os.dup2(self.real_stderr, 2)  # the pipe's last write end goes: the pump sees EOF
         self.thread.join()
         os.close(self.read_end)
@@ -108,8 +108,27 @@ def _first_graph(tf):
         session.run(transposed)
 
 
+def _keep_fd_2_taken():
+    """With stderr closed (`2>&-`), /dev/null takes fd 2: else the next file
+    or pipe opened would get number 2, and every write meant for stderr
+    (TensorFlow's logs, the filter's own pipe) would land in it."""
+    try:
+        os.fstat(2)
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        if devnull != 2:
+            os.dup2(devnull, 2)
+            os.close(devnull)
+
+
+def _flush_stderr():
+    if sys.stderr is not None:  # None when Python started with fd 2 closed
+        sys.stderr.flush()
+
+
 def start_tensorflow():
     """Imports TensorFlow and Keras, and lets TensorFlow find its devices, quietly."""
+    _keep_fd_2_taken()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose() else "2")
     if verbose() or "tensorflow" in sys.modules:
         return
