@@ -11,6 +11,7 @@ its gates' saturation (r is above 0.99), while the random units stay far
 below (checked too). The page is then opened in headless Chromium.
 """
 
+import os
 import re
 import shutil
 import subprocess
@@ -73,7 +74,7 @@ def inspected(tmp_path_factory):
     vocab = sorted(set(text))
     version = export(_latch_model(vocab), vocab, tmp / "saved_models")
     result = CliRunner().invoke(main, ["textgen", "inspect", "--model", version, "--text",
-                                       tmp / "quotes.txt", "--chars", "2000",
+                                       tmp / "quotes.txt", "--from-start", "--chars", "2000",
                                        "--out", tmp / "page"])
     assert result.exit_code == 0, result.output
     return dict(tmp=tmp, text=text[:2000], version=version, output=result.stdout,
@@ -114,6 +115,41 @@ def test_inspect_is_one_line_on_bad_input(inspected, tmp_path):
                                       "--out", tmp_path / "page", *args])
         assert result.exit_code in (1, 2) and message in result.output, (args, result.output)
         assert "Traceback" not in result.output
+
+
+def test_inspect_checks_its_outputs_first_and_leaves_no_folder_when_it_fails(inspected,
+                                                                              tmp_path):
+    runner = CliRunner()
+    base = ["textgen", "inspect", "--model", inspected["version"]]
+    quotes = inspected["tmp"] / "quotes.txt"
+    for name in ("index.html", "summary.png"):
+        (tmp_path / name / name).mkdir(parents=True)  # a folder where the file goes
+        result = runner.invoke(main, [*base, "--text", quotes, "--out", tmp_path / name])
+        assert result.exit_code == 1 and "is in the way (not a file)" in result.output
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    result = runner.invoke(main, [*base, "--text", fifo, "--out", tmp_path / "new" / "page"])
+    assert result.exit_code == 1 and "not a regular file" in result.output, result.output
+    assert not (tmp_path / "new").exists()  # the folders it made are gone again
+
+
+def test_inspect_says_when_the_recorded_training_text_is_gone(tmp_path):
+    from kerasrnn.apps.textgen.generation import export
+
+    text = _text()
+    (tmp_path / "train.txt").write_text(text)
+    vocab = sorted(set(text))
+    version = export(_latch_model(vocab), vocab, tmp_path / "saved_models",
+                     source={"text": str(tmp_path / "train.txt"), "dataset": None})
+    runner = CliRunner()
+    result = runner.invoke(main, ["textgen", "inspect", "--model", version, "--chars", "200",
+                                  "--out", tmp_path / "page"])
+    assert result.exit_code == 0, result.output
+    (tmp_path / "train.txt").unlink()
+    result = runner.invoke(main, ["textgen", "inspect", "--model", version, "--out",
+                                  tmp_path / "page2"])
+    assert result.exit_code == 1 and "which is not there any more" in result.output
+    assert "tiny_shakespeare" not in result.output
 
 
 def _chromium():

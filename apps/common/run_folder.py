@@ -27,6 +27,7 @@ What can go wrong, and what is done about it:
   an unwritable `--out` fails in seconds, not after the whole training run.
 """
 
+import contextlib
 import dataclasses
 import fcntl
 import json
@@ -66,6 +67,30 @@ def check_writable(folder, what):
         reason = error.strerror or type(error).__name__
         raise UserError(f"{what} {folder}: cannot write there ({reason})") from None
     return folder
+
+
+@contextlib.contextmanager
+def output_folder(folder, what, files=()):
+    """`check_writable(folder)` for a command's output, and the folders it
+    made removed again, if still empty, when the command fails.
+
+    `files` are the names the command will write in `folder`: each must be
+    a file or nothing yet (a folder by that name is an error now, not after
+    the work).
+    """
+    folder = Path(folder)
+    made = [p for p in [folder, *folder.parents] if not p.exists()]
+    check_writable(folder, what)
+    for name in files:
+        if (folder / name).exists() and not (folder / name).is_file():
+            raise UserError(f"{what} {folder}: {folder / name} is in the way (not a file)")
+    try:
+        yield folder
+    except BaseException:
+        for path in made:  # deepest first
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
 
 
 class RunLock:

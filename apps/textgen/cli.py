@@ -266,22 +266,26 @@ textgen.add_command(commands.export_command("textgen", _export_run))
 @textgen.command()
 @options.model("textgen")
 @click.option("--text", type=click.Path(dir_okay=False, path_type=Path),
-              help="A UTF-8 text to read. Default: the text the model was trained on, where"
-              " its export recorded it (its held-out last 10%).")
+              help="A UTF-8 text to read, from its held-out last 10% (as training holds it"
+              " out). Default: the text the model was trained on, as its export recorded"
+              " it.")
+@click.option("--from-start", is_flag=True,
+              help="Read the text from its start instead of its held-out last 10%.")
 @click.option("--chars", type=click.IntRange(1, 20000), default=3000, show_default=True,
-              help="How many characters of the held-out text to read.")
+              help="How many characters to read.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("inspect"), show_default=True,
               help="Folder for index.html and summary.png.")
-def inspect(model_path, text, chars, out):
+def inspect(model_path, text, from_start, chars, out):
     """Write a web page of what each unit of a character model tracks.
 
-    One pass of the model over the held-out last 10% of a text gives every
-    state and gate after every character. The page (OUT/index.html, one
-    self-contained file) colours the text by any unit, lists the unit that
-    follows each simple text feature best (quotes, brackets, line position,
-    ...), plots the gates' saturation, and colours each character by the
-    model's surprise. OUT/summary.png sums it up. See docs/inspect.md.
+    One pass of the model over the held-out last 10% of a text (or its
+    start, --from-start) gives every state and gate after every character.
+    The page (OUT/index.html, one self-contained file) colours the text by
+    any unit, lists the unit that follows each simple text feature best
+    (quotes, brackets, line position, ...), plots the gates' saturation,
+    and colours each character by the model's surprise. OUT/summary.png sums
+    it up. See docs/inspect.md.
 
     \b
     Example:
@@ -292,39 +296,48 @@ def inspect(model_path, text, chars, out):
 
     import tensorflow as tf
 
-    from kerasrnn.apps.common.run_folder import check_writable
+    from kerasrnn.apps.common.run_folder import output_folder
     from kerasrnn.apps.textgen import data
     from kerasrnn.apps.textgen.generation import load, training_source, vocabulary
     from kerasrnn.apps.textgen.inspect import analyse, write_page, write_summary
 
-    check_writable(out, "--out")
-    loaded, model_dir = load(model_path)
-    if "activations" not in loaded.signatures:
-        raise UserError(f"{model_dir}: no `activations` signature (an export of an older"
-                        " kerasrnn): export its run again with `kerasrnn textgen export`")
-    if text is not None:
-        corpus = data.read_text(text)
-    else:
-        source = training_source(model_dir) or {}
-        if source.get("text") and Path(source["text"]).is_file():
-            corpus = data.read_text(source["text"])
-        elif source.get("dataset"):
-            corpus = data.tfds_text(source["dataset"])
+    with output_folder(out, "--out", files=("index.html", "summary.png")):
+        loaded, model_dir = load(model_path)
+        if "activations" not in loaded.signatures:
+            raise UserError(f"{model_dir}: no `activations` signature (an export of an older"
+                            " kerasrnn): export its run again with `kerasrnn textgen export`")
+        if text is not None:
+            corpus = data.read_text(text)
+            click.echo(f"text: {text}", err=True)
         else:
-            raise UserError(f"{model_dir}: its training text is not recorded: pass --text FILE")
-        corpus = corpus[int(len(corpus) * (1 - data.VALIDATION_FRACTION)):]  # held out
-    vocab = vocabulary(loaded)
-    known = set(vocab)
-    passage = "".join(ch for ch in corpus if ch in known)[:chars]
-    if not passage:
-        raise UserError("no character of the text is in the model's vocabulary")
-    started = time.monotonic()
-    ids = data.encode(passage, vocab)
-    activations = loaded.signatures["activations"](ids=tf.constant(ids[None]))
-    analysis = analyse(passage, ids, vocab, {k: v.numpy() for k, v in activations.items()})
-    seconds = time.monotonic() - started
-    page = write_page(analysis, out / "index.html", str(model_dir))
-    summary = write_summary(analysis, out / "summary.png")
+            source = training_source(model_dir) or {}
+            if source.get("text"):
+                if not Path(source["text"]).is_file():
+                    raise UserError(f"{model_dir} was trained on {source['text']}, which is not"
+                                    " there any more: pass --text FILE")
+                corpus = data.read_text(source["text"])
+                click.echo(f"text: {source['text']} (the model's training text)", err=True)
+            elif source.get("dataset"):
+                corpus = data.tfds_text(source["dataset"])
+                click.echo(f"text: tensorflow-datasets' {source['dataset']} (the model's"
+                           " training text)", err=True)
+            else:
+                raise UserError(f"{model_dir}: its training text is not recorded:"
+                                " pass --text FILE")
+        if not from_start:  # the part training held out
+            corpus = corpus[int(len(corpus) * (1 - data.VALIDATION_FRACTION)):]
+        vocab = vocabulary(loaded)
+        known = set(vocab)
+        passage = "".join(ch for ch in corpus if ch in known)[:chars]
+        if not passage:
+            raise UserError("no character of the text is in the model's vocabulary")
+        started = time.monotonic()
+        ids = data.encode(passage, vocab)
+        activations = loaded.signatures["activations"](ids=tf.constant(ids[None]))
+        analysis = analyse(passage, ids, vocab, {k: v.numpy() for k, v in activations.items()})
+        seconds = time.monotonic() - started
+        page = write_page(analysis, out / "index.html", str(model_dir))
+        summary = write_summary(analysis, out / "summary.png")
     click.echo(f"read {len(passage):,} characters in {seconds:.1f} s")
     for found in analysis["found"][:5]:
         click.echo(f"  {found['feature']}: layer {found['layer']}, unit {found['unit']},"

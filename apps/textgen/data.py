@@ -20,6 +20,10 @@ def read_text(path):
     """The text of a UTF-8 file, with one-line errors for what cannot be text."""
     path = Path(path)
     if not path.is_file():
+        if path.is_dir():
+            raise UserError(f"{path}: a folder, not a text file")
+        if path.exists():  # a FIFO, a socket, a device: nothing to read whole
+            raise UserError(f"{path}: not a regular file (a pipe, socket or device)")
         raise UserError(f"{path}: no such file")
     raw = path.read_bytes()
     if not raw:
