@@ -339,3 +339,22 @@ def test_bundled_models_load_like_tf_serving_and_match_the_readme():
             else:  # textgen: the prompt and the length of the continuation
                 assert [len(t) for t in doc["outputs"]] == [len(t) for t in now["outputs"]]
                 assert all(t.startswith("ROMEO:") for t in now["outputs"])
+
+
+@pytest.mark.parametrize("make_bad, message", [
+    (lambda path: path.mkdir(), "not a file"),
+    (lambda path: path.write_bytes(b"model_config_list {\xff\xfe}"), "not UTF-8 text"),
+])
+def test_a_bad_models_config_stops_the_export_before_a_version_is_published(
+        tmp_path, exported, make_bad, message):
+    from kerasrnn.errors import UserError
+
+    make_bad(tmp_path / "models.config")
+    with pytest.raises(UserError, match=message):
+        export_version(_copy_writer(exported[1]), "tiny", base_dir=tmp_path)
+    assert not (tmp_path / "tiny").exists()
+    # `serving check` says the same in one line.
+    _copy_writer(exported[1])(tmp_path / "tiny" / "1")
+    result = _check(tmp_path)
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert "Traceback" not in result.output

@@ -512,3 +512,23 @@ def test_training_into_a_file_writes_one_line_per_epoch(corpus, tmp_path):
     assert "\r" not in result.output and "\x1b[" not in result.output
     assert len([line for line in lines if "val_loss" in line]) == 3
     assert len([line for line in lines if " minutes used" in line]) == 3
+
+
+def test_exporting_the_other_app_s_run_is_one_line_and_makes_no_folder(trained, tmp_path):
+    result = CliRunner().invoke(main, ["mnist", "export", "--workdir", trained["workdir"],
+                                       "--out", tmp_path / "out"])
+    assert result.exit_code == 1 and "not an mnist run" in result.output, result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_model_too_large_for_memory_is_one_line(corpus, tmp_path):
+    result = _invoke("train", "--text", corpus, "--units", "100000000", "--epochs", "1",
+                     "--workdir", tmp_path / "run", "--out", tmp_path / "saved_models")
+    assert result.exit_code == 1 and "out of memory" in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_lock_file_that_is_a_folder_is_one_line(corpus, tmp_path):
+    (tmp_path / "run" / ".lock").mkdir(parents=True)
+    result = _invoke("train", "--text", corpus, "--workdir", tmp_path / "run")
+    assert result.exit_code == 1 and "cannot lock the work folder" in result.output

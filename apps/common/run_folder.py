@@ -80,11 +80,11 @@ def output_folder(folder, what, files=()):
     """
     folder = Path(folder)
     made = [p for p in [folder, *folder.parents] if not p.exists()]
-    check_writable(folder, what)
-    for name in files:
-        if (folder / name).exists() and not (folder / name).is_file():
-            raise UserError(f"{what} {folder}: {folder / name} is in the way (not a file)")
     try:
+        check_writable(folder, what)
+        for name in files:
+            if (folder / name).exists() and not (folder / name).is_file():
+                raise UserError(f"{what} {folder}: {folder / name} is in the way (not a file)")
         yield folder
     except BaseException:
         for path in made:  # deepest first
@@ -103,7 +103,11 @@ class RunLock:
     def __init__(self, workdir):
         self.workdir = Path(workdir)
         self.path = self.workdir / ".lock"
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:  # a folder named .lock, a read-only folder, ...
+            raise UserError(f"{self.path}: cannot lock the work folder"
+                            f" ({error.strerror or type(error).__name__})") from None
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -107,6 +107,9 @@ def export_run(workdir, out, model=None, results=None):
     """
     if model is None:
         model = run_folder.trained_model(workdir)
+    if tuple(model.input_shape[1:]) != (28, 28):
+        raise UserError(f"{workdir}: not an mnist run (its model reads"
+                        f" {tuple(model.input_shape[1:])}, not 28 rows of 28 pixels)")
     run_folder.check_writable(Path(out) / MODEL_NAME, "--out")
     version = export(model, out)
     run_folder.record_export(workdir, version, results)

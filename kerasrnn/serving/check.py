@@ -32,9 +32,13 @@ def _config_problems(base_dir):
     """One line for each thing wrong with `base_dir/models.config`."""
     path = base_dir / CONFIG_NAME
     if not path.is_file():
+        if path.exists():
+            return [f"{path}: not a file (TF Serving's --model_config_file needs one)"]
         return [f"{path}: missing (TF Serving's --model_config_file needs it)"]
     try:
-        config = parse_models_config(path.read_text())
+        config = parse_models_config(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        return [f"{path}: not UTF-8 text (byte {error.start})"]
     except text_format.ParseError as error:
         return [f"{path}: not a ModelServerConfig ({error})"]
     problems = []

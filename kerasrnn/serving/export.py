@@ -24,6 +24,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from kerasrnn.errors import UserError
+
 DEFAULT_BASE_DIR = Path("saved_models")
 DEFAULT_SERVING_ROOT = "/models"  # where the official tensorflow/serving image mounts models
 CONFIG_NAME = "models.config"
@@ -156,6 +158,9 @@ def export_version(write, name, base_dir=DEFAULT_BASE_DIR, example_request=None,
     Returns:
         The `Path` of the new version folder, `base_dir/name/<N+1>`.
     """
+    # What the export ends by rewriting must be rewritable before a version is
+    # published, or the export would fail half done.
+    check_models_config(base_dir)
     model_dir = Path(base_dir) / name
     model_dir.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_staging(model_dir)
@@ -196,6 +201,22 @@ def export_version(write, name, base_dir=DEFAULT_BASE_DIR, example_request=None,
     _fsync_dir(model_dir)
     write_models_config(base_dir, serving_root)
     return target
+
+
+def check_models_config(base_dir):
+    """Raises `UserError` if `base_dir/models.config` exists but is not a UTF-8 file."""
+    path = Path(base_dir) / CONFIG_NAME
+    if not (path.exists() or path.is_symlink()):
+        return
+    if not path.is_file():
+        raise UserError(f"{path}: not a file: remove it, and the export writes a new one")
+    try:
+        path.read_bytes().decode("utf-8")
+    except OSError as error:
+        raise UserError(f"{path}: cannot read it ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text: remove it, and the export writes a new"
+                        " one") from None
 
 
 def model_names(base_dir=DEFAULT_BASE_DIR):
