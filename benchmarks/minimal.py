@@ -24,8 +24,8 @@ seconds per step, and `rnn(cell) / layer`, the layer's speed-up over the
 sequential form (the median ratio within a round, and the lowest and
 highest).
 
-Memory: at the longest length, each contender runs again alone in a fresh
-process, and the table gives the growth of the process's peak resident
+Memory: at the longest length, each of `--memory-contenders` runs again
+alone in a fresh process, and the table gives the growth of the process's peak resident
 memory over one warm-up step and one timed step (`ru_maxrss`), beyond what
 the process held after building the model.
 """
@@ -133,6 +133,8 @@ def main():
     parser.add_argument("--lengths", nargs="+", type=int, default=[128, 512, 2048])
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS))
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--memory-contenders", nargs="+", default=["layer", "rnn(cell)", "gru"],
+                        help="the contenders whose memory is measured")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
@@ -167,13 +169,13 @@ def main():
     if not args.no_memory:
         longest = max(args.lengths)
         print(f"\nPeak memory growth over two training steps at length {longest}, MiB\n")
-        header = ["backend", "cell", *args.contenders]
+        header = ["backend", "cell", *args.memory_contenders]
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
         for backend in args.backends:
             for cell in args.cells:
                 row = [backend, cell]
-                for contender in args.contenders:
+                for contender in args.memory_contenders:
                     [result] = run_child(backend, "--memory", "--cells", cell, "--contenders",
                                          contender, "--lengths", str(longest))
                     row.append(f"{result['mib']:.0f}")

@@ -111,7 +111,7 @@ def chunked_scan(a, b, h0):
 
     Needs a static length.
     """
-    batch, steps, units = ops.shape(a)
+    _, steps, units = ops.shape(a)
     size = max(1, math.isqrt(steps - 1) + 1)  # C, the block length
     blocks = -(-steps // size)
     padding = blocks * size - steps
@@ -156,8 +156,8 @@ def with_written_out_gradient(scan):
 
     The first line is the forward recurrence, read from the end, with the
     coefficients shifted by one step: one more scan, of the same kind.
-    Differentiating through the scan's own operations instead costs two to
-    three times as much, and keeps every intermediate of the forward pass.
+    Differentiating through the scan's own operations instead costs more
+    work, and keeps every intermediate of the forward pass for it.
     """
 
     @ops.custom_gradient
@@ -169,10 +169,10 @@ def with_written_out_gradient(scan):
                 (upstream,) = args
             # a_{t+1} for every t; after the last step nothing follows (0).
             a_next = ops.concatenate([a[:, 1:], ops.zeros_like(a[:, :1])], axis=1)
-            g = ops.flip(scan(ops.flip(a_next, axis=1), ops.flip(upstream, axis=1),
-                              ops.zeros_like(h0)), axis=1)
+            d_h = ops.flip(scan(ops.flip(a_next, axis=1), ops.flip(upstream, axis=1),
+                                ops.zeros_like(h0)), axis=1)  # g_t above
             h_prev = ops.concatenate([ops.expand_dims(h0, 1), states[:, :-1]], axis=1)
-            return g * h_prev, g, a[:, 0] * g[:, 0]
+            return d_h * h_prev, d_h, a[:, 0] * d_h[:, 0]
 
         return states, grad
 

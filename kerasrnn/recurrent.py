@@ -332,8 +332,9 @@ def choose_paths(s):
         # when the graph is built; without it, the layer's loop steps the cell.
         if not s.static_length:
             return [LOOP]
-        return [{"tensorflow": CHUNKED_SCAN, "jax": SEQUENTIAL_SCAN}.get(s.backend,
-                                                                          ASSOCIATIVE_SCAN)]
+        # The associative (parallel) scan was slower than both on every
+        # backend's CPU: its O(log T) depth is for hardware with many cores.
+        return [CHUNKED_SCAN if s.backend == "tensorflow" else SEQUENTIAL_SCAN]
     if fixed_equations and s.has_fused_kernel and s.use_cudnn in ("auto", True):
         paths.append(FUSED)  # the kernels themselves decline a mask or `unroll`
     if s.use_cudnn is True:
