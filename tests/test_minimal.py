@@ -7,7 +7,9 @@ computes step by step (outputs, final state, and the gradients of a loss
 with respect to the inputs, the initial state and every weight) with a
 non-zero initial state, `return_sequences`, `return_state`,
 `go_backwards` and masking, at lengths 1 and 7 (each apart and all at
-once), 128 and 2048 (all at once), on TensorFlow, JAX and PyTorch. A
+once), 128 and 2048 (all at once), on TensorFlow, JAX and PyTorch, where
+the features' tests (dropout, stateful, Bidirectional, StackedRNNCells,
+`.keras` files) run too. A
 difference is measured relative to the scale of what is compared:
 `max|scan − loop| / max|loop|` per tensor.
 """
@@ -226,15 +228,28 @@ import json, sys
 sys.path.insert(0, {tests!r})
 import keras
 import test_minimal as t
+import tempfile
+from pathlib import Path
 worst = {{f"{{kind}}/{{steps}}": t.scan_against_loop(kind, steps)
           for kind in t.KINDS for steps in t.TOLERANCE}}
+# What the library promises of a cell, on this backend too.
+features = []
+for kind in t.KINDS:
+    t.test_the_cell_computes_its_docstring_equations(kind)
+    t.test_dropout_on_the_inputs_as_the_cell_draws_it(kind)
+    t.test_stateful_bidirectional_and_stacked(kind)
+    with tempfile.TemporaryDirectory() as tmp:
+        t.test_keras_file_round_trip_without_custom_objects(kind, Path(tmp))
+    features.append(kind)
 print(json.dumps({{"backend": keras.backend.backend(), "worst": worst,
-                  "formulations": t.formulations_against_numpy()}}))
+                  "formulations": t.formulations_against_numpy(), "features": features}}))
 """
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_the_scan_computes_what_the_loop_computes_on_other_backends(backend):
+    """The scan against the loop, each formulation, and every feature's test,
+    in a process with KERAS_BACKEND=backend."""
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed (not a dependency of kerasrnn)")
     run = subprocess.run(
@@ -248,6 +263,9 @@ def test_the_scan_computes_what_the_loop_computes_on_other_backends(backend):
         assert worst < TOLERANCE[int(name.split("/")[1])], report
     assert sorted(report["formulations"]) == sorted(SCANS)
     assert max(report["formulations"].values()) < 1e-6, report
+    # The cell's equations, input dropout, stateful, Bidirectional,
+    # StackedRNNCells and the .keras round trip passed there (each asserts).
+    assert report["features"] == list(KINDS)
 
 
 def paths(layer, masked, training, static_length=True):
