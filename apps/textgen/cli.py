@@ -64,7 +64,8 @@ def textgen():
               help="Clip each gradient's norm to this.")
 @click.option("--dropout", type=options.FiniteFloatRange(0, 1, max_open=True),
               default=DEFAULTS.dropout,
-              show_default=True, help="Dropout on each recurrent layer's input and the output.")
+              show_default=True, help="Dropout on each recurrent layer's input and the output"
+              " (mingru, minlstm: on each residual branch's output).")
 @click.option("--random-offsets/--fixed-offsets", default=DEFAULTS.random_offsets,
               show_default=True,
               help="Cut the text into windows from a new offset every epoch (fixed: the same"

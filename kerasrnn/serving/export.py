@@ -163,16 +163,25 @@ def export_version(write, name, base_dir=DEFAULT_BASE_DIR, example_request=None,
     check_models_config(base_dir)
     model_dir = Path(base_dir) / name
     model_dir.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned_staging(model_dir)
-    # A sibling of the versions (so the rename stays on one file system) whose
-    # name is not a number (so TF Serving never loads it).
-    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=model_dir))
-    # mkdtemp makes it private (0700); a server running as another user must read it.
-    staging.chmod(0o777 & ~_umask())
-    # Held while this export writes, so that a concurrent export's clean-up
-    # (`_remove_abandoned_staging`) tells this live folder from an abandoned one.
-    lock = os.open(staging, os.O_RDONLY)
-    fcntl.flock(lock, fcntl.LOCK_EX)
+    # The model folder's own lock, held from the clean-up until the new
+    # staging folder is locked: else a concurrent export's clean-up could
+    # find this staging folder made but not yet locked, and remove it.
+    model_lock = os.open(model_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(model_lock, fcntl.LOCK_EX)
+        _remove_abandoned_staging(model_dir)
+        # A sibling of the versions (so the rename stays on one file system)
+        # whose name is not a number (so TF Serving never loads it).
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=model_dir))
+        # mkdtemp makes it private (0700); a server running as another user
+        # must read it.
+        staging.chmod(0o777 & ~_umask())
+        # Held while this export writes, so that a concurrent export's clean-up
+        # (`_remove_abandoned_staging`) tells this live folder from an abandoned one.
+        lock = os.open(staging, os.O_RDONLY)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    finally:
+        os.close(model_lock)  # releases the model folder's lock
     try:
         write(str(staging))
         if not (staging / "saved_model.pb").is_file():
