@@ -41,8 +41,6 @@ import time
 
 BATCH, FEATURES, UNITS = 32, 256, 256
 CONTENDERS = ("layer", "associative", "chunked", "sequential", "rnn(cell)", "gru")
-FORMULATIONS = {"associative": "associative scan", "chunked": "chunked scan",
-                "sequential": "sequential scan"}
 
 
 def build(cell, contender, steps):
@@ -50,7 +48,7 @@ def build(cell, contender, steps):
     import keras
 
     import kerasrnn
-    from kerasrnn.recurrent import choose_paths
+    from kerasrnn import recurrent
 
     layer_cls = {"mingru": kerasrnn.MinGRU, "minlstm": kerasrnn.MinLSTM}[cell]
     if contender == "rnn(cell)":
@@ -60,14 +58,15 @@ def build(cell, contender, steps):
         layer = kerasrnn.GRU(UNITS, return_sequences=True)
         formulation = "kerasrnn.GRU"
     else:
-        forced = FORMULATIONS.get(contender)
+        forced = {"associative": recurrent.ASSOCIATIVE_SCAN, "chunked": recurrent.CHUNKED_SCAN,
+                  "sequential": recurrent.SEQUENTIAL_SCAN}.get(contender)
 
         class Forced(layer_cls):
             def _run_scan(self, formulation, *args):
                 return super()._run_scan(forced or formulation, *args)
 
         layer = Forced(UNITS, return_sequences=True)
-        formulation = forced or choose_paths(layer.situation(None, True))[0]
+        formulation = forced or recurrent.choose_paths(layer.situation(None, True))[0]
     inputs = keras.Input((steps, FEATURES))
     model = keras.Model(inputs, layer(inputs))
     model.compile(keras.optimizers.SGD(1e-3), "mse")

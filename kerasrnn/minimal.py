@@ -52,9 +52,16 @@ replaces.
 import math
 
 import keras
-from keras import constraints, initializers, ops, regularizers, tree
+from keras import ops, tree
 
-from kerasrnn.recurrent import RecurrentCell, RecurrentLayer, first_state
+from kerasrnn.recurrent import (
+    ASSOCIATIVE_SCAN,
+    CHUNKED_SCAN,
+    SEQUENTIAL_SCAN,
+    RecurrentCell,
+    RecurrentLayer,
+    first_state,
+)
 
 __all__ = ["MinGRUCell", "MinLSTMCell", "MinGRU", "MinLSTM", "associative_scan",
            "sequential_scan", "chunked_scan", "SCANS"]
@@ -181,8 +188,8 @@ def with_written_out_gradient(scan):
 
 # The formulations, by the name `kerasrnn.recurrent.choose_paths` gives them.
 SCANS = {name: with_written_out_gradient(scan) for name, scan in (
-    ("associative scan", associative_scan), ("sequential scan", sequential_scan),
-    ("chunked scan", chunked_scan))}
+    (ASSOCIATIVE_SCAN, associative_scan), (SEQUENTIAL_SCAN, sequential_scan),
+    (CHUNKED_SCAN, chunked_scan))}
 
 
 class MinimalCell(RecurrentCell):
@@ -191,6 +198,11 @@ class MinimalCell(RecurrentCell):
     A family sets `gates` and writes `coefficients`: the step's `a` and `b`,
     and its gates, for one step or for all steps at once.
     """
+
+    has_recurrent_kernel = False
+    # RecurrentCell's arguments that a cell without recurrent weights lacks.
+    _NOT_APPLICABLE = ("activation", "recurrent_initializer", "recurrent_regularizer",
+                       "recurrent_constraint", "recurrent_dropout")
 
     def __init__(
         self,
@@ -227,43 +239,12 @@ class MinimalCell(RecurrentCell):
             seed=seed,
             **kwargs,
         )
-        self.recurrent_kernel = None
 
     def get_config(self):
-        config = {
-            "units": self.units,
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
-            "dropout": self.dropout,
-            "seed": self.seed,
-        }
-        # The Layer's own keys (name, dtype, trainable), not RecurrentCell's.
-        return {**keras.layers.Layer.get_config(self), **config}
-
-    def build(self, input_shape):
-        width = self.gates * self.units
-        self.kernel = self.add_weight(
-            shape=(input_shape[-1], width),
-            name="kernel",
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                shape=(width,),
-                name="bias",
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        self.built = True
+        config = super().get_config()
+        for key in self._NOT_APPLICABLE:
+            del config[key]
+        return config
 
     def _with_bias(self, projection):
         return projection if self.bias is None else ops.add(projection, self.bias)

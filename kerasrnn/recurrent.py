@@ -102,6 +102,8 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     """
 
     gates = 1
+    # False for cells whose gates read the input alone (kerasrnn/minimal.py).
+    has_recurrent_kernel = True
     # The names of the gate activations `recurrent_step(..., return_gates=True)`
     # returns, in that order.
     gate_names = ()
@@ -183,13 +185,15 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
         )
-        self.recurrent_kernel = self.add_weight(
-            shape=(self.units, width),
-            name="recurrent_kernel",
-            initializer=self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint,
-        )
+        self.recurrent_kernel = None
+        if self.has_recurrent_kernel:
+            self.recurrent_kernel = self.add_weight(
+                shape=(self.units, width),
+                name="recurrent_kernel",
+                initializer=self.recurrent_initializer,
+                regularizer=self.recurrent_regularizer,
+                constraint=self.recurrent_constraint,
+            )
         if self.use_bias:
             self.bias = self.add_weight(
                 shape=self._bias_shape(),
