@@ -11,6 +11,25 @@ import keras  # noqa: E402
 import pytest  # noqa: E402
 
 
+@pytest.fixture
+def on_backend():
+    """Runs `python -c script` with KERAS_BACKEND=backend; skips when the
+    backend is not installed, fails on a non-zero exit; returns the run."""
+
+    def run(backend, script, timeout=600):
+        import importlib.util
+
+        if importlib.util.find_spec(backend) is None:
+            pytest.skip(f"{backend} is not installed (not a dependency of kerasrnn)")
+        done = subprocess.run([sys.executable, "-c", script],
+                              env={**os.environ, "KERAS_BACKEND": backend},
+                              capture_output=True, text=True, timeout=timeout)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done
+
+    return run
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     keras.utils.set_random_seed(1234)

@@ -14,11 +14,8 @@ difference is measured relative to the scale of what is compared:
 `max|scan − loop| / max|loop|` per tensor.
 """
 
-import importlib.util
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -247,16 +244,10 @@ print(json.dumps({{"backend": keras.backend.backend(), "worst": worst,
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_the_scan_computes_what_the_loop_computes_on_other_backends(backend):
+def test_the_scan_computes_what_the_loop_computes_on_other_backends(backend, on_backend):
     """The scan against the loop, each formulation, and every feature's test,
     in a process with KERAS_BACKEND=backend."""
-    if importlib.util.find_spec(backend) is None:
-        pytest.skip(f"{backend} is not installed (not a dependency of kerasrnn)")
-    run = subprocess.run(
-        [sys.executable, "-c", OTHER_BACKEND.format(tests=os.path.dirname(__file__))],
-        env={**os.environ, "KERAS_BACKEND": backend}, capture_output=True, text=True,
-        timeout=600)
-    assert run.returncode == 0, run.stderr[-2000:]
+    run = on_backend(backend, OTHER_BACKEND.format(tests=os.path.dirname(__file__)))
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["backend"] == backend
     for name, worst in report["worst"].items():
