@@ -41,13 +41,11 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except UserError as error:
             raise click.ClickException(str(error)) from None
-        except MemoryError:
-            raise click.ClickException("out of memory: try smaller --units, --batch-size"
-                                       " or --layers") from None
         except Exception as error:
-            # TensorFlow's allocation failure, by name: importing TensorFlow
-            # here would slow every --help.
-            if type(error).__name__ != "ResourceExhaustedError":
+            # Python's allocation failure, or TensorFlow's by name: importing
+            # TensorFlow here would slow every --help.
+            if not (isinstance(error, MemoryError)
+                    or type(error).__name__ == "ResourceExhaustedError"):
                 raise
             raise click.ClickException("out of memory: try smaller --units, --batch-size"
                                        " or --layers") from None
