@@ -15,7 +15,10 @@ sequences of 256 features, 256 units, returning every step:
                three formulations of kerasrnn/minimal.py;
 - rnn(cell):   `keras.layers.RNN(MinGRUCell)`: the same cell and weights,
                one step after the other (the sequential form);
-- gru:         `kerasrnn.GRU` of the same width, for scale.
+- gru:         `kerasrnn.GRU` of the same width, for scale;
+- no scan:     the layer's matmul and gates alone, `a + b` in place of the
+               scan: the floor under any formulation, since every one of
+               them does this work first.
 
 Every contender first runs one warm-up step (tracing, compiling); then the
 steps are interleaved, one of each contender per round, so that a slow
@@ -40,7 +43,7 @@ import sys
 import time
 
 BATCH, FEATURES, UNITS = 32, 256, 256
-CONTENDERS = ("layer", "associative", "chunked", "sequential", "rnn(cell)", "gru")
+CONTENDERS = ("layer", "associative", "chunked", "sequential", "rnn(cell)", "gru", "no scan")
 
 
 def build(cell, contender, steps):
@@ -57,6 +60,17 @@ def build(cell, contender, steps):
     elif contender == "gru":
         layer = kerasrnn.GRU(UNITS, return_sequences=True)
         formulation = "kerasrnn.GRU"
+    elif contender == "no scan":
+
+        class GatesOnly(layer_cls):
+            def _run_scan(self, formulation, sequences, initial_state, mask, training):
+                projections, _ = self._projections(sequences, initial_state, training)
+                a, b, _ = self.cell.coefficients(projections)
+                states = a + b
+                return states[:, -1], states, [states[:, -1]]
+
+        layer = GatesOnly(UNITS, return_sequences=True)
+        formulation = "no scan"
     else:
         forced = {"associative": recurrent.ASSOCIATIVE_SCAN, "chunked": recurrent.CHUNKED_SCAN,
                   "sequential": recurrent.SEQUENTIAL_SCAN}.get(contender)
