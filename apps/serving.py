@@ -36,7 +36,7 @@ def _print_report(report, base_dir):
 
 
 def _print_examples(reports, base_dir, host):
-    """Markdown for the README: one curl request and its response per model."""
+    """Markdown for docs/serving.md: one curl request and its response per model."""
     newest = {}
     for report in reports:
         model, version = Path(report["dir"]).relative_to(base_dir).parts
@@ -57,7 +57,14 @@ def _print_examples(reports, base_dir, host):
 
 @click.group(cls=quiet.Group)
 def serving():
-    """Check SavedModels the way TensorFlow Serving loads them."""
+    """Check SavedModels the way TensorFlow Serving loads them.
+
+    \b
+    Examples:
+      kerasrnn serving check                  # ./saved_models, else the pretrained models
+      kerasrnn serving check --print-examples # each model's REST request and response
+      kerasrnn serving config --serving-root /srv/models
+    """
 
 
 @serving.command()

@@ -3,6 +3,7 @@
 import gzip
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -285,11 +286,38 @@ def test_resume_with_other_options_or_nothing_to_resume(trained, tmp_path):
     assert result.exit_code == 1 and "units was 99, now 16" in result.output
 
 
-def test_nan_loss_stops_cleanly(trained, tmp_path):
+def _files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != ".lock"}
+
+
+def test_nan_loss_stops_cleanly_and_a_failed_restart_keeps_the_old_run(trained, tmp_path):
+    workdir = tmp_path / "nan"
+    shutil.copytree(trained["workdir"], workdir)  # a finished, exported run
+    before = _files(workdir)
     result, _, out = _train(tmp_path, "nan", *PLAIN, "--lr", "1e38", "--cell", "rnn",
-                            data_dir=trained["data_dir"])
+                            "--restart", data_dir=trained["data_dir"])
     assert result.exit_code == 1, result.output
     assert "loss became NaN" in result.output and versions(out / "mnist") == []
+    assert _files(workdir) == before  # byte for byte, nothing added
+
+
+def test_export_finds_the_model_a_killed_restart_parked(trained, tmp_path):
+    workdir = tmp_path / "parked"
+    shutil.copytree(trained["workdir"], workdir)
+    before = _files(workdir)
+    # What a restart killed in its first epoch leaves: the old run set aside.
+    (workdir / "discarded").mkdir()
+    for name in ("run.json", "history.csv", "model.keras", "results.json", "best.weights.h5"):
+        os.replace(workdir / name, workdir / "discarded" / name)
+    (workdir / "run.json").write_text('{"units": 99}')  # the restart's own
+    result = _invoke("export", "--workdir", workdir, "--out", tmp_path / "sm")
+    assert result.exit_code == 0, result.output
+    assert versions(tmp_path / "sm" / "mnist") == [1]
+    after = _files(workdir)
+    assert after.keys() == before.keys() and not (workdir / "discarded").exists()
+    assert {k: v for k, v in after.items() if k.name != "results.json"} == {
+        k: v for k, v in before.items() if k.name != "results.json"}
 
 
 def test_evaluate_on_a_saved_model_and_a_keras_file(trained):

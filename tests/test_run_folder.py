@@ -133,3 +133,37 @@ def test_plot_to_an_unwritable_file_fails_before_the_model_runs(tmp_path):
 def test_resume_and_restart_together_is_a_usage_error(tmp_path):
     result = _train("mnist", tmp_path, "--resume", "--restart")
     assert result.exit_code == 2
+
+
+def test_an_interrupted_restart_says_the_previous_run_is_back(tmp_path):
+    """Ctrl-C in a restart's first epoch: the old run returns as it was, and
+    the message names --restart (a --resume would resume the old run)."""
+    import dataclasses
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from kerasrnn.apps.common import run_folder, training
+    from kerasrnn.errors import UserError
+
+    @dataclasses.dataclass
+    class Config:
+        units: int = 99
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            raise KeyboardInterrupt
+
+    workdir = tmp_path / "run"
+    _interrupted_run(workdir)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    data = tf.data.Dataset.from_tensor_slices((np.ones((4, 3)), np.ones((4, 1)))).batch(2)
+    with pytest.raises(UserError) as error:
+        with run_folder.start(workdir, Config(), restart=True):
+            assert not _unchanged(workdir)  # set aside while the restart runs
+            training.fit_resumable(model, data, None, 2, workdir, training.EpochSeeds(0),
+                                   "loss", "min", resume=False, extra_callbacks=[CtrlC()])
+    assert "holds the previous run again; start over with --restart" in str(error.value)
+    assert _unchanged(workdir) and not (workdir / "discarded").exists()

@@ -65,6 +65,26 @@ def test_every_command_help_has_an_example_and_defaults():
     assert "default: 500" in sample and "default: 0.8" in sample
 
 
+def test_group_help_shows_examples_and_every_command_s_first_sentence_in_full():
+    import click
+    from click.testing import CliRunner
+
+    from kerasrnn.apps.cli import main
+
+    runner = CliRunner()
+    root = click.Context(main)
+    for name in main.list_commands(root):
+        group = main.get_command(root, name)
+        output = runner.invoke(main, [name, "--help"], terminal_width=80).output
+        assert "Examples:" in output and f"kerasrnn {name} " in output, name
+        listing = output.split("Commands:")[1]
+        assert "..." not in listing, (name, listing)
+        for sub, command in group.commands.items():
+            first_sentence = command.help.split(".")[0]
+            # wrapped over lines, but every word there
+            assert " ".join(first_sentence.split()) in " ".join(listing.split()), (name, sub)
+
+
 def test_the_console_script_answers_help_without_tensorflow_s_logs():
     script = Path(sys.executable).with_name("kerasrnn")
     run = subprocess.run([str(script), "--help"], capture_output=True, text=True)

@@ -136,6 +136,11 @@ def test_the_wheel_holds_every_module_the_newest_models_and_the_sample_digits(wh
     samples = [n for n in names if n.startswith("kerasrnn/apps/mnist/samples/")]
     assert len(samples) == 10
     assert built.stat().st_size < 10 * 2**20
+    licences = {Path(n).name: n for n in names if ".dist-info/licenses/" in n}
+    assert {"LICENSE", "NOTICE"} <= set(licences), sorted(names)[-10:]
+    with zipfile.ZipFile(built) as archive:
+        assert "Apache License" in archive.read(licences["LICENSE"]).decode()
+        assert "CC BY-SA 3.0" in archive.read(licences["NOTICE"]).decode()
 
 
 def test_sample_prints_the_same_text_as_from_the_repository(installed, monkeypatch):
@@ -173,6 +178,11 @@ def test_predict_reads_the_packaged_sample_digits(installed, monkeypatch):
         label = Path(path).stem.rsplit("_", 1)[1]  # test_<index>_label_<L>.png
         right += prediction.split()[0] == label
     assert right >= 9  # the pretrained model's test accuracy is 95%
+    # The README shows this output, file by file (the folder shortened to …).
+    readme = (ROOT / "README.md").read_text()
+    shown = [line.split("/samples/")[1] for line in readme.splitlines()
+             if line.startswith("…/samples/")]
+    assert shown == [line.split("/samples/")[1] for line in lines]
     assert "pretrained, installed with kerasrnn" in predict["stderr"]
     # The same predictions as the repository's own files give, digit by digit.
     monkeypatch.chdir(ROOT)

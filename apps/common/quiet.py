@@ -170,6 +170,17 @@ class Command(click.Command):
 
 
 class Group(click.Group):
-    """A click group whose commands are `Command`s."""
+    """A click group whose commands are `Command`s.
+
+    Its `--help` lists each command with the first sentence of its help in
+    full, wrapped, where click would cut it at the terminal's width.
+    """
 
     command_class = Command
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, command.get_short_help_str(limit=1000))
+                for name, command in sorted(self.commands.items()) if not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)

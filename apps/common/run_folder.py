@@ -20,9 +20,11 @@ What can go wrong, and what is done about it:
   that run away: it stops and names both ways on, `--resume` (or `export`)
   and `--restart`.
 - With `--restart`, the previous run's files are moved to `discarded/` and
-  deleted only when the new run has finished its own first epoch. A new run
-  that dies before that (a typo in its data path, a kill) has not replaced
-  anything: the next run in the folder moves the files back first.
+  deleted only when the new run has finished its own first epoch with a
+  finite loss. A new run that fails before that (a typo in its data path,
+  a loss that became NaN, Ctrl-C) puts them back as it ends; one killed
+  outright has not replaced anything either: the next run in the folder,
+  or `export --workdir`, moves the files back first.
 - Every folder the run will write is checked before the data is loaded, so
   an unwritable `--out` fails in seconds, not after the whole training run.
 """
@@ -213,6 +215,12 @@ def start(workdir, config, resume=False, restart=False, app="APP"):
     return lock
 
 
+def restart_pending(workdir):
+    """Whether a restarted run in `workdir` has not yet finished an epoch (the
+    previous run's files wait in discarded/)."""
+    return (Path(workdir) / DISCARDED).is_dir()
+
+
 def discard_previous(workdir):
     """Deletes the previous run's files: this run has finished an epoch of its own."""
     shutil.rmtree(Path(workdir) / DISCARDED, ignore_errors=True)
@@ -222,7 +230,17 @@ def trained_model(workdir):
     """The `model.keras` that a finished training run saved in `workdir`."""
     import keras
 
-    source = Path(workdir) / "model.keras"
+    workdir = Path(workdir)
+    if restart_pending(workdir):
+        # A restart killed before its first epoch ended: its model.keras, if
+        # any, is the previous run's, parked in discarded/. Put it back, unless
+        # the restart is still running (the lock says so).
+        lock = RunLock(workdir)
+        try:
+            _restore_discarded(workdir)
+        finally:
+            lock.release()
+    source = workdir / "model.keras"
     if not source.is_file():
         raise UserError(f"{workdir}: no model.keras (has a training run finished there?)")
     try:

@@ -159,9 +159,11 @@ def fit_resumable(model, train_data, val_data, epochs, workdir, epoch_seeds, mon
             initial_value_threshold=best_so_far(history_path, monitor, lower_is_better),
         ),
         keras.callbacks.CSVLogger(str(history_path), append=resume),
-        # After the backup and the history of this run's first epoch are written.
+        # After the backup and the history of this run's first epoch are
+        # written; not after an epoch whose loss became NaN, which fails the run.
         keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: run_folder.discard_previous(workdir)
+            on_epoch_end=lambda epoch, logs: math.isfinite((logs or {}).get("loss", math.nan))
+            and run_folder.discard_previous(workdir)
         ),
         keras.callbacks.TerminateOnNaN(),
         *extra_callbacks,
@@ -175,6 +177,9 @@ def fit_resumable(model, train_data, val_data, epochs, workdir, epoch_seeds, mon
                             callbacks=callbacks, shuffle=False,
                             verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
+        if run_folder.restart_pending(workdir):  # the previous run comes back as it was
+            raise UserError(f"interrupted before the restarted run finished an epoch: {workdir}"
+                            " holds the previous run again; start over with --restart") from None
         raise UserError(
             f"interrupted: continue with the same options and --resume (work folder {workdir})"
         ) from None

@@ -35,7 +35,19 @@ def _data_options(command):
 
 @click.group(cls=quiet.Group)
 def mnist():
-    """Classify MNIST digits read row by row (28 steps of 28 pixels) by an RNN."""
+    """Classify MNIST digits read row by row (28 steps of 28 pixels) by an RNN.
+
+    Without --model, each command uses the newest ./saved_models/mnist/N,
+    else the pretrained model installed with the package.
+
+    \b
+    Examples:
+      kerasrnn mnist predict                  # the ten sample digits
+      kerasrnn mnist predict my_digit.png
+      kerasrnn mnist train --epochs 5         # train, test and export a model
+      kerasrnn mnist plot --out grid.png
+      kerasrnn mnist explain --index 0 --out rows.png
+    """
 
 
 @mnist.command()

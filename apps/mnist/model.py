@@ -102,7 +102,7 @@ def export(model, base_dir=DEFAULT_BASE_DIR, example_images=None):
             )
         archive.write_out(path, verbose=False)
 
-    # Two decimals keep the README's example request readable.
+    # Two decimals keep the documented example request readable.
     request = {"instances": np.round(np.asarray(example_images, np.float64), 2).tolist()}
     return export_version(write, MODEL_NAME, base_dir=base_dir, example_request=request)
 

@@ -34,7 +34,18 @@ def _text_options(command):
 
 @click.group(cls=quiet.Group)
 def textgen():
-    """A character-level language model (char-rnn) that writes text."""
+    """A character-level language model (char-rnn) that writes text.
+
+    Without --model, each command uses the newest ./saved_models/textgen/N,
+    else the pretrained model installed with the package.
+
+    \b
+    Examples:
+      kerasrnn textgen sample --prompt "ROMEO:" --length 300 --seed 1
+      kerasrnn textgen train --minutes 5      # tiny Shakespeare, or --text FILE
+      kerasrnn textgen evaluate
+      kerasrnn textgen inspect --out inspect  # a web page of what units track
+    """
 
 
 @textgen.command()
