@@ -139,15 +139,22 @@ def test_tfds_source_with_mock_data(monkeypatch):
     assert labels.max() <= 9
 
 
-def test_no_network_and_no_data_dir_says_what_to_pass(tmp_path, monkeypatch):
+def test_no_network_and_no_data_dir_says_what_to_pass(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
     monkeypatch.setattr(datasets, "network_reachable", lambda *a, **k: False)
-    result = _invoke("train", "--workdir", tmp_path / "w")
+    with caplog.at_level("INFO"):
+        result = _invoke("train", "--workdir", tmp_path / "runs" / "w", "--out", tmp_path / "sm")
     assert result.exit_code == 1
     assert "network is unreachable" in result.output
     assert "pass --data-dir DIR with the four MNIST IDX files" in result.output
     assert "shared" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+    # No absl warning before it, and no folder of the failed run left behind.
+    assert [r.getMessage() for r in caplog.records if r.levelname != "INFO"] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    result = _invoke("evaluate")
+    assert result.exit_code == 1 and len(result.output.splitlines()) == 1
+    assert [r.getMessage() for r in caplog.records if r.levelname != "INFO"] == []
 
 
 @pytest.mark.parametrize(

@@ -81,11 +81,16 @@ def test_tfds_source_with_mock_data(monkeypatch):
     assert isinstance(text, str) and len(text) > 0
 
 
-def test_no_network_says_to_pass_text(tmp_path, monkeypatch):
+def test_no_network_says_to_pass_text_in_one_line_and_leaves_no_folder(tmp_path, monkeypatch,
+                                                                        caplog):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
     monkeypatch.setattr(datasets, "network_reachable", lambda *a, **k: False)
-    result = _invoke("train", "--workdir", tmp_path / "w")
+    with caplog.at_level("INFO"):
+        result = _invoke("train", "--workdir", tmp_path / "runs" / "w", "--out", tmp_path / "sm")
     assert result.exit_code == 1 and "pass --text FILE" in result.output
+    assert len(result.output.splitlines()) == 1
+    assert [r.getMessage() for r in caplog.records if r.levelname != "INFO"] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # runs/, sm/, tfds/: none
 
 
 def test_windows_are_shifted_by_one_character():

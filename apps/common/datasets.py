@@ -1,5 +1,6 @@
 """tensorflow-datasets, offline or not: the check both apps make before a download."""
 
+import logging
 import socket
 
 from kerasrnn.errors import UserError
@@ -31,10 +32,18 @@ def tfds_load(name, split, instead, **kwargs):
     """
     import tensorflow_datasets as tfds
 
+    # tfds warns through absl's logger when it looks for a dataset not yet
+    # downloaded ("Variant folder ... has no dataset_info.json"): the error
+    # below says what that means, in one line.
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)
     try:
         prepared = tfds.builder(name).is_prepared()
     except Exception as error:  # an unknown name raises tfds's DatasetNotFoundError
         raise UserError(f"tensorflow-datasets has no dataset {name!r} ({error})") from None
+    finally:
+        absl_logger.setLevel(level)
     if not prepared and not network_reachable():
         raise UserError(
             f"{name} is not downloaded yet and the network is unreachable:"

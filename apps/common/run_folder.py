@@ -215,6 +215,20 @@ def start(workdir, config, resume=False, restart=False, app="APP"):
     return lock
 
 
+def remove_unused(made, workdir):
+    """Removes the folders in `made` (folders a failed run created) that hold
+    nothing; `workdir` counts as empty while it holds only the run's lock and
+    run.json, i.e. before any epoch wrote to it."""
+    workdir = Path(workdir)
+    if workdir in made and workdir.is_dir() and {p.name for p in workdir.iterdir()} <= {
+            ".lock", "run.json"}:
+        for name in (".lock", "run.json"):
+            (workdir / name).unlink(missing_ok=True)
+    for path in sorted(set(made), key=lambda p: len(p.parts), reverse=True):  # deepest first
+        with contextlib.suppress(OSError):
+            path.rmdir()
+
+
 def restart_pending(workdir):
     """Whether a restarted run in `workdir` has not yet finished an epoch (the
     previous run's files wait in discarded/)."""
