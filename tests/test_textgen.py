@@ -140,6 +140,13 @@ def test_training_reports_loss_and_exports(trained):
     results = json.loads((trained["workdir"] / "results.json").read_text())
     assert results["val_loss"] < math.log(65)  # better than uniform guessing
     assert (trained["version"] / "saved_model.pb").is_file()
+    # The characters trained on: the optimizer's steps, each a batch of 32 windows of 50.
+    import keras
+
+    import kerasrnn  # noqa: F401  (registers the cells for the .keras file)
+
+    steps = int(keras.saving.load_model(trained["workdir"] / "model.keras").optimizer.iterations)
+    assert results["characters"] == steps * 32 * 50 > 0
 
 
 def test_time_budget_stops_training(corpus, tmp_path):

@@ -41,6 +41,7 @@ class TimeBudget(keras.callbacks.Callback):
         self.strategy = strategy
         self.start = None
         self.cut = None  # (epoch, steps run, steps in an epoch) when it stopped an epoch
+        self.steps = 0  # training steps run in this process
 
     def on_train_begin(self, logs=None):
         self.start = time.monotonic()
@@ -54,6 +55,7 @@ class TimeBudget(keras.callbacks.Callback):
             click.echo(f"{used:.1f} of {self.seconds / 60:g} minutes used")
 
     def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
         if any_worker(self.strategy, time.monotonic() - self.start > self.seconds):
             self.model.stop_training = True
             steps = self.params.get("steps")
@@ -195,6 +197,8 @@ def run(config, *, workdir, out, resume=False, restart=False, strategy="default"
             "minutes": trained_minutes, "epochs": len(history.history["loss"]),
             "last_epoch_partial": budget.cut is not None,
             "parameters": model.count_params(),
+            # what this process trained on (a resumed run's earlier part not counted)
+            "characters": budget.steps * batch_size * config.seq_len,
         }
         export_run(workdir, out, model, results)
 

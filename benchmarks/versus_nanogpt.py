@@ -1,0 +1,280 @@
+"""textgen against nanoGPT's CPU recipe: held-out loss after the same minutes on the same CPU.
+
+    python benchmarks/versus_nanogpt.py --nanogpt ~/nanoGPT --text input.txt --minutes 5 20
+    python benchmarks/versus_nanogpt.py --nanogpt ~/nanoGPT --text input.txt --minutes 5 \\
+        --runs 1 --kerasrnn-args "--cell lstm --units 256"
+
+`--nanogpt` is a checkout of karpathy/nanoGPT; its files are copied to a
+scratch folder and run there, unchanged. `--text` is tiny Shakespeare's
+input.txt: nanoGPT's own data/shakespeare_char/prepare.py prepares it (the
+last 10% of the characters held out), and kerasrnn trains on the same file
+(which holds out the same last 10%).
+
+For each `--minutes N`, `--runs` times (default: 3 runs at 5 minutes or
+less, 2 above), one after the other, nothing else timed alongside:
+
+- nanoGPT: the README's CPU recipe ("I only have a macbook": 4 layers, 4
+  heads, 128 wide, context 64, batch 12, no dropout), its `max_iters` (and
+  `lr_decay_iters`) fitted to N minutes from a 30-iteration timing run;
+- kerasrnn: `kerasrnn textgen train --text input.txt --minutes N`, plus
+  `--kerasrnn-args` (none by default: what a user gets).
+
+Both models are then measured on the held-out 10% in two ways, the same for
+both:
+
+- random: the mean loss over the same random 64-character windows (the
+  starts drawn once, `--windows` of them), each read from an empty context
+  or a zero state: nanoGPT's `estimate_loss`, with many more batches;
+- windows: the held-out text cut into consecutive 64-character windows, each
+  from an empty context or a zero state: `kerasrnn textgen evaluate
+  --seq-len 64`'s measure (for kerasrnn, that command itself).
+
+The table gives each run's losses in nats per character, what each model
+saw (characters: nanoGPT's iterations x 12 x 64, kerasrnn's steps x batch x
+window), and the 1-minute load average before and after each training;
+a run after which the load exceeds the CPU count by more than 0.5 (something
+else ran) is marked `*`. Then the median of the runs for each N.
+"""
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CONTEXT = 64  # nanoGPT's CPU recipe's block_size: both models' evaluation windows
+NANOGPT_RECIPE = [  # nanoGPT's README, "I only have a macbook"
+    "config/train_shakespeare_char.py", "--device=cpu", "--compile=False", "--eval_iters=20",
+    "--log_interval=1", f"--block_size={CONTEXT}", "--batch_size=12", "--n_layer=4",
+    "--n_head=4", "--n_embd=128", "--dropout=0.0",
+]
+NANOGPT_CHARS_PER_ITER = 12 * CONTEXT
+ITER_LINE = re.compile(r"^iter (\d+): loss [\d.]+, time ([\d.]+)ms", re.M)
+STEP_LINE = re.compile(r"^step (\d+): train loss [\d.]+, val loss ([\d.]+)", re.M)
+
+# Run inside the nanoGPT copy: its GPT on the held-out windows.
+NANOGPT_EVAL = """
+import json, sys
+import numpy as np, torch
+from model import GPT, GPTConfig
+checkpoint = torch.load(sys.argv[1], map_location="cpu")
+model = GPT(GPTConfig(**checkpoint["model_args"]))
+model.load_state_dict({k.removeprefix("_orig_mod."): v for k, v in checkpoint["model"].items()})
+model.eval()
+val = np.fromfile("data/shakespeare_char/val.bin", dtype=np.uint16).astype(np.int64)
+starts, context = np.load(sys.argv[2]), int(sys.argv[3])
+
+def mean_loss(windows):
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(windows), 256):
+            batch = torch.from_numpy(np.stack(windows[i:i + 256]))
+            _, loss = model(batch[:, :-1].contiguous(), batch[:, 1:].contiguous())
+            total += float(loss) * batch[:, 1:].numel()
+            count += batch[:, 1:].numel()
+    return total / count
+
+random = [val[s:s + context + 1] for s in starts]
+consecutive = [val[s:s + context + 1] for s in range(0, len(val) - context, context)]
+print(json.dumps({"random": mean_loss(random), "windows": mean_loss(consecutive)}))
+"""
+
+# Run under TensorFlow: a kerasrnn SavedModel's `step` signature on the random windows.
+KERASRNN_RANDOM_EVAL = """
+import json, sys
+import numpy as np, tensorflow as tf
+loaded = tf.saved_model.load(sys.argv[1])
+vocab = [c.decode() for c in loaded.signatures["vocabulary"]()["characters"].numpy()]
+text = open(sys.argv[2], encoding="utf-8").read()
+ids = np.array([vocab.index(c) for c in text[int(len(text) * 0.9):]], np.int32)
+starts, context = np.load(sys.argv[3]), int(sys.argv[4])
+step = loaded.signatures["step"]
+shape = step.structured_input_signature[1]["state"].shape
+total, count = 0.0, 0
+for i in range(0, len(starts), 256):
+    windows = np.stack([ids[s:s + context + 1] for s in starts[i:i + 256]])
+    out = step(ids=tf.constant(windows[:, :-1]),
+               state=tf.zeros([len(windows), shape[1], shape[2]]))
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(windows[:, 1:], out["logits"])
+    total += float(tf.reduce_sum(losses))
+    count += int(tf.size(losses))
+print(json.dumps({"random": total / count}))
+"""
+
+
+def run(command, cwd=None, env=None):
+    """Runs `command`, returning its stdout; exits with its stderr's tail if it fails."""
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+    if done.returncode != 0:
+        sys.exit(f"failed: {shlex.join(map(str, command))}\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def load():
+    return os.getloadavg()[0]
+
+
+def prepare_nanogpt(checkout, text, scratch):
+    """A copy of the nanoGPT checkout with tiny Shakespeare prepared by its own script."""
+    copy = scratch / "nanogpt"
+    shutil.copytree(checkout, copy, ignore=shutil.ignore_patterns(".git", "out*", "assets"))
+    data = copy / "data" / "shakespeare_char"
+    shutil.copyfile(text, data / "input.txt")  # prepare.py reads it instead of downloading
+    run([sys.executable, "prepare.py"], cwd=data)
+    return copy
+
+
+def nanogpt_ms_per_iter(nanogpt, scratch):
+    """Milliseconds per training iteration of the CPU recipe on this machine, now."""
+    log = run([sys.executable, "train.py", *NANOGPT_RECIPE, "--max_iters=30",
+               "--eval_interval=1000000", f"--out_dir={scratch / 'timing'}"], cwd=nanogpt)
+    times = [float(ms) for _, ms in ITER_LINE.findall(log)]
+    return statistics.median(times[5:])  # after the first iterations' warm-up
+
+
+def train_nanogpt(nanogpt, iters, out_dir):
+    """The CPU recipe for `iters` iterations; its checkpoint is the model after the last."""
+    started = time.monotonic()
+    log = run([sys.executable, "train.py", *NANOGPT_RECIPE, f"--max_iters={iters}",
+               f"--lr_decay_iters={iters}", f"--eval_interval={iters}",
+               "--always_save_checkpoint=True", f"--out_dir={out_dir}"], cwd=nanogpt)
+    own = [float(v) for step, v in STEP_LINE.findall(log) if int(step) == iters]
+    training_ms = sum(float(ms) for _, ms in ITER_LINE.findall(log))
+    return {"own_val": own[-1] if own else None, "iters": iters,
+            "chars": iters * NANOGPT_CHARS_PER_ITER, "train_minutes": training_ms / 60000,
+            "wall_minutes": (time.monotonic() - started) / 60}
+
+
+def train_kerasrnn(text, minutes, extra, scratch):
+    """`kerasrnn textgen train --minutes N` in fresh folders; its SavedModel and figures."""
+    kerasrnn = Path(sys.executable).with_name("kerasrnn")
+    workdir, out = scratch / "run", scratch / "saved_models"
+    started = time.monotonic()
+    run([str(kerasrnn), "textgen", "train", "--text", str(text), "--minutes", str(minutes),
+         "--workdir", str(workdir), "--out", str(out), *extra])
+    results = json.loads((workdir / "results.json").read_text())
+    return {"saved_model": results["saved_model"], "chars": results["characters"],
+            "train_minutes": results["minutes"], "epochs": results["epochs"],
+            "wall_minutes": (time.monotonic() - started) / 60}
+
+
+def measure_nanogpt(nanogpt, out_dir, starts_file):
+    output = run([sys.executable, "-c", NANOGPT_EVAL, str(out_dir / "ckpt.pt"),
+                  str(starts_file), str(CONTEXT)], cwd=nanogpt)
+    return json.loads(output.splitlines()[-1])  # model.py prints its size first
+
+
+def measure_kerasrnn(saved_model, text, starts_file):
+    quiet = {"TF_CPP_MIN_LOG_LEVEL": "3"}
+    random = json.loads(run([sys.executable, "-c", KERASRNN_RANDOM_EVAL, saved_model, str(text),
+                             str(starts_file), str(CONTEXT)], env=quiet))["random"]
+    kerasrnn = Path(sys.executable).with_name("kerasrnn")
+    report = run([str(kerasrnn), "textgen", "evaluate", "--model", saved_model, "--text",
+                  str(text), "--seq-len", str(CONTEXT)], env=quiet)
+    windows = float(re.search(r"^loss: ([\d.]+) nats/char", report, re.M).group(1))
+    return {"random": random, "windows": windows}
+
+
+def fmt(value, digits=4):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nanogpt", type=Path, required=True, help="a karpathy/nanoGPT checkout")
+    parser.add_argument("--text", type=Path, required=True, help="tiny Shakespeare's input.txt")
+    parser.add_argument("--minutes", type=float, nargs="+", default=[5, 20])
+    parser.add_argument("--runs", type=int, nargs="+",
+                        help="runs per --minutes value (default: 3 up to 5 minutes, else 2)")
+    parser.add_argument("--kerasrnn-args", default="",
+                        help="options added to `kerasrnn textgen train` (the recipe)")
+    parser.add_argument("--windows", type=int, default=12000,
+                        help="random held-out windows both models are measured on")
+    parser.add_argument("--keep", type=Path, help="keep the scratch files in this folder")
+    args = parser.parse_args()
+    if not (args.nanogpt / "train.py").is_file():
+        sys.exit(f"--nanogpt {args.nanogpt}: no train.py (not a nanoGPT checkout)")
+    runs = args.runs or [3 if m <= 5 else 2 for m in args.minutes]
+    if len(runs) != len(args.minutes):
+        sys.exit("--runs needs one count per --minutes value")
+    extra = shlex.split(args.kerasrnn_args)
+
+    scratch = Path(args.keep or tempfile.mkdtemp(prefix="versus-nanogpt-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    text = args.text.resolve()
+    nanogpt = prepare_nanogpt(args.nanogpt, text, scratch)
+    val_length = len(np.fromfile(nanogpt / "data/shakespeare_char/val.bin", dtype=np.uint16))
+    starts = np.random.default_rng(0).integers(0, val_length - CONTEXT - 1, args.windows)
+    np.save(scratch / "starts.npy", starts)
+
+    print(f"{os.cpu_count()} CPUs; kerasrnn recipe: `kerasrnn textgen train --minutes N"
+          f"{' ' + args.kerasrnn_args if args.kerasrnn_args else ''}`; both measured on the"
+          f" held-out 10%: {args.windows} random {CONTEXT}-character windows, and consecutive"
+          f" {CONTEXT}-character windows; nats/char\n", flush=True)
+    header = ["minutes", "run", "who", "trained (min)", "characters seen", "random", "windows",
+              "own estimate", "load before-after"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header), flush=True)
+    medians = []
+    for minutes, count in zip(args.minutes, runs, strict=True):
+        losses = {"nanogpt": {"random": [], "windows": []},
+                  "kerasrnn": {"random": [], "windows": []}}
+        for r in range(count):
+            folder = scratch / f"{minutes:g}min-{r + 1}"
+            ms = nanogpt_ms_per_iter(nanogpt, folder)
+            iters = max(1, round(minutes * 60000 / ms))
+            before = load()
+            trained = train_nanogpt(nanogpt, iters, folder / "nanogpt")
+            after = load()
+            measured = measure_nanogpt(nanogpt, folder / "nanogpt", scratch / "starts.npy")
+            mark = " *" if after > os.cpu_count() + 0.5 else ""
+            print(f"| {minutes:g} | {r + 1} | nanoGPT ({iters} iters at {ms:.0f} ms) |"
+                  f" {trained['train_minutes']:.1f} | {trained['chars']:,} |"
+                  f" {fmt(measured['random'])} | {fmt(measured['windows'])} |"
+                  f" {fmt(trained['own_val'])} | {before:.2f}-{after:.2f}{mark} |", flush=True)
+            for k in ("random", "windows"):
+                losses["nanogpt"][k].append(measured[k])
+
+            before = load()
+            trained = train_kerasrnn(text, minutes, extra, folder / "kerasrnn")
+            after = load()
+            measured = measure_kerasrnn(trained["saved_model"], text, scratch / "starts.npy")
+            mark = " *" if after > os.cpu_count() + 0.5 else ""
+            chars = f"{trained['chars']:,}" if trained["chars"] else "-"
+            print(f"| {minutes:g} | {r + 1} | kerasrnn ({trained['epochs']} epochs) |"
+                  f" {trained['train_minutes']:.1f} | {chars} | {fmt(measured['random'])} |"
+                  f" {fmt(measured['windows'])} | - | {before:.2f}-{after:.2f}{mark} |",
+                  flush=True)
+            for k in ("random", "windows"):
+                losses["kerasrnn"][k].append(measured[k])
+        medians.append((minutes, count, losses))
+
+    print("\nMedian of the runs, nats/char (lead: nanoGPT's minus kerasrnn's; positive when"
+          " kerasrnn is ahead)\n")
+    print("| minutes | runs | nanoGPT random | kerasrnn random | lead | nanoGPT windows |"
+          " kerasrnn windows | lead |")
+    print("|---|---|---|---|---|---|---|---|")
+    for minutes, count, losses in medians:
+        row = [f"{minutes:g}", str(count)]
+        for k in ("random", "windows"):
+            theirs = statistics.median(losses["nanogpt"][k])
+            ours = statistics.median(losses["kerasrnn"][k])
+            row += [fmt(theirs), fmt(ours), f"{theirs - ours:+.4f}"]
+        print("| " + " | ".join(row) + " |")
+    print(f"\nload average at end {load():.2f}; scratch files: {scratch}")
+    if args.keep is None:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
