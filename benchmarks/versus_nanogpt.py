@@ -15,7 +15,9 @@ less, 2 above), one after the other, nothing else timed alongside:
 
 - nanoGPT: the README's CPU recipe ("I only have a macbook": 4 layers, 4
   heads, 128 wide, context 64, batch 12, no dropout), its `max_iters` (and
-  `lr_decay_iters`) fitted to N minutes from a 30-iteration timing run;
+  `lr_decay_iters`) fitted to N minutes: for the first run from a
+  220-iteration timing run, for the next from the speed the previous run
+  kept up; the table shows the minutes each actually trained;
 - kerasrnn: `kerasrnn textgen train --text input.txt --minutes N`, plus
   `--kerasrnn-args` (none by default: what a user gets).
 
@@ -135,11 +137,13 @@ def prepare_nanogpt(checkout, text, scratch):
 
 
 def nanogpt_ms_per_iter(nanogpt, scratch):
-    """Milliseconds per training iteration of the CPU recipe on this machine, now."""
-    log = run([sys.executable, "train.py", *NANOGPT_RECIPE, "--max_iters=30",
+    """Milliseconds per training iteration of the CPU recipe on this machine, now:
+    the mean over 200 iterations after 20 of warm-up (a few seconds of timing
+    overestimates the speed a machine keeps up for minutes)."""
+    log = run([sys.executable, "train.py", *NANOGPT_RECIPE, "--max_iters=220",
                "--eval_interval=1000000", f"--out_dir={scratch / 'timing'}"], cwd=nanogpt)
     times = [float(ms) for _, ms in ITER_LINE.findall(log)]
-    return statistics.median(times[5:])  # after the first iterations' warm-up
+    return statistics.mean(times[20:])
 
 
 def train_nanogpt(nanogpt, iters, out_dir):
@@ -149,8 +153,10 @@ def train_nanogpt(nanogpt, iters, out_dir):
                f"--lr_decay_iters={iters}", f"--eval_interval={iters}",
                "--always_save_checkpoint=True", f"--out_dir={out_dir}"], cwd=nanogpt)
     own = [float(v) for step, v in STEP_LINE.findall(log) if int(step) == iters]
+    times = [float(ms) for step, ms in ITER_LINE.findall(log) if 0 < int(step) < iters]
     training_ms = sum(float(ms) for _, ms in ITER_LINE.findall(log))
     return {"own_val": own[-1] if own else None, "iters": iters,
+            "ms_per_iter": statistics.mean(times) if times else None,
             "chars": iters * NANOGPT_CHARS_PER_ITER, "train_minutes": training_ms / 60000,
             "wall_minutes": (time.monotonic() - started) / 60}
 
@@ -229,9 +235,12 @@ def main():
     for minutes, count in zip(args.minutes, runs, strict=True):
         losses = {"nanogpt": {"random": [], "windows": []},
                   "kerasrnn": {"random": [], "windows": []}}
+        ms = None
         for r in range(count):
             folder = scratch / f"{minutes:g}min-{r + 1}"
-            ms = nanogpt_ms_per_iter(nanogpt, folder)
+            # The first run's speed from a timing run; the next runs', from
+            # the speed the run before them kept up (evaluations excluded).
+            ms = ms or nanogpt_ms_per_iter(nanogpt, folder)
             iters = max(1, round(minutes * 60000 / ms))
             before = load()
             trained = train_nanogpt(nanogpt, iters, folder / "nanogpt")
@@ -244,6 +253,7 @@ def main():
                   f" {fmt(trained['own_val'])} | {before:.2f}-{after:.2f}{mark} |", flush=True)
             for k in ("random", "windows"):
                 losses["nanogpt"][k].append(measured[k])
+            ms = trained["ms_per_iter"] or ms
 
             before = load()
             trained = train_kerasrnn(text, minutes, extra, folder / "kerasrnn")
