@@ -34,8 +34,10 @@ both:
 The table gives each run's losses in nats per character, what each model
 saw (characters: nanoGPT's iterations x 12 x 64, kerasrnn's steps x batch x
 window), and the 1-minute load average before and after each training;
-a run after which the load exceeds the CPU count by more than 0.5 (something
-else ran) is marked `*`. Then the median of the runs for each N.
+a run after which the load exceeds the CPU count by more than 0.5 is marked
+`*`: something else may have run (or the training's own threads kept more
+than one runnable per CPU, as TensorFlow's can). Then the median of the
+runs for each N.
 """
 
 import argparse
