@@ -157,6 +157,13 @@ def fit_resumable(model, train_data, val_data, epochs, workdir, epoch_seeds, mon
         The best value of `monitor`, and the Keras `History` of this call.
     """
     best_path, history_path = workdir / "best.weights.h5", workdir / "history.csv"
+
+    def discard_previous_run(epoch, logs):
+        # Not after an epoch whose loss became NaN: that fails the run, and
+        # a failed restart puts the previous run back.
+        if math.isfinite((logs or {}).get("loss", math.nan)):
+            run_folder.discard_previous(workdir)
+
     lower_is_better = mode == "min"
     callbacks = [
         epoch_seeds,
@@ -167,12 +174,8 @@ def fit_resumable(model, train_data, val_data, epochs, workdir, epoch_seeds, mon
             initial_value_threshold=best_so_far(history_path, monitor, lower_is_better),
         ),
         keras.callbacks.CSVLogger(str(history_path), append=resume),
-        # After the backup and the history of this run's first epoch are
-        # written; not after an epoch whose loss became NaN, which fails the run.
-        keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: math.isfinite((logs or {}).get("loss", math.nan))
-            and run_folder.discard_previous(workdir)
-        ),
+        # After the backup and the history of this run's first epoch are written.
+        keras.callbacks.LambdaCallback(on_epoch_end=discard_previous_run),
         keras.callbacks.TerminateOnNaN(),
         *extra_callbacks,
     ]
