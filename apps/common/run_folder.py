@@ -72,13 +72,15 @@ def check_writable(folder, what):
 
 
 @contextlib.contextmanager
-def output_folder(folder, what, files=()):
+def output_folder(folder, what, files=(), disposable=()):
     """`check_writable(folder)` for a command's output, and the folders it
     made removed again, if still empty, when the command fails.
 
     `files` are the names the command will write in `folder`: each must be
     a file or nothing yet (a folder by that name is an error now, not after
-    the work).
+    the work). `disposable` are files that count as nothing when a folder
+    this made holds only them (a work folder's lock and run.json): they go
+    with it.
     """
     folder = Path(folder)
     made = [p for p in [folder, *folder.parents] if not p.exists()]
@@ -89,6 +91,9 @@ def output_folder(folder, what, files=()):
                 raise UserError(f"{what} {folder}: {folder / name} is in the way (not a file)")
         yield folder
     except BaseException:
+        if made and folder.is_dir() and {p.name for p in folder.iterdir()} <= set(disposable):
+            for name in disposable:
+                (folder / name).unlink(missing_ok=True)
         for path in made:  # deepest first
             with contextlib.suppress(OSError):
                 path.rmdir()
@@ -215,20 +220,6 @@ def start(workdir, config, resume=False, restart=False, app="APP"):
     return lock
 
 
-def remove_unused(made, workdir):
-    """Removes the folders in `made` (folders a failed run created) that hold
-    nothing; `workdir` counts as empty while it holds only the run's lock and
-    run.json, i.e. before any epoch wrote to it."""
-    workdir = Path(workdir)
-    if workdir in made and workdir.is_dir() and {p.name for p in workdir.iterdir()} <= {
-            ".lock", "run.json"}:
-        for name in (".lock", "run.json"):
-            (workdir / name).unlink(missing_ok=True)
-    for path in sorted(set(made), key=lambda p: len(p.parts), reverse=True):  # deepest first
-        with contextlib.suppress(OSError):
-            path.rmdir()
-
-
 def restart_pending(workdir):
     """Whether a restarted run in `workdir` has not yet finished an epoch (the
     previous run's files wait in discarded/)."""
@@ -249,11 +240,8 @@ def trained_model(workdir):
         # A restart killed before its first epoch ended: its model.keras, if
         # any, is the previous run's, parked in discarded/. Put it back, unless
         # the restart is still running (the lock says so).
-        lock = RunLock(workdir)
-        try:
+        with RunLock(workdir):
             _restore_discarded(workdir)
-        finally:
-            lock.release()
     source = workdir / "model.keras"
     if not source.is_file():
         raise UserError(f"{workdir}: no model.keras (has a training run finished there?)")

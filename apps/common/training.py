@@ -47,19 +47,16 @@ def begin_run(app, config, *, workdir, out, logdir=None, resume=False, restart=F
     if strategy != "default":
         click.echo(f"strategy: {strategy}, {describe(distribution)}")
     workdir, out, logdir = chief_or_scratch(distribution, workdir, out, logdir)
-    folders = [Path(workdir), Path(out) / app, *([Path(logdir)] if logdir is not None else [])]
-    made = [p for folder in folders for p in [folder, *folder.parents] if not p.exists()]
-    try:
-        run_folder.check_writable(Path(out) / app, "--out")
+    # A run that fails before it trains (bad data, no network) leaves no
+    # folders of its own behind; one that trained keeps its work folder.
+    with contextlib.ExitStack() as folders:
+        folders.enter_context(run_folder.output_folder(Path(out) / app, "--out"))
         if logdir is not None:
-            run_folder.check_writable(logdir, "--logdir")
+            folders.enter_context(run_folder.output_folder(logdir, "--logdir"))
+        folders.enter_context(run_folder.output_folder(
+            workdir, "--workdir", disposable=(".lock", "run.json")))
         with run_folder.start(workdir, config, resume, restart, app=app):
             yield distribution, workdir, out, logdir
-    except BaseException:
-        # A run that failed before it trained (bad data, no network) leaves
-        # no folders of its own behind; one that trained keeps its work folder.
-        run_folder.remove_unused(made, workdir)
-        raise
 
 
 class EpochSeeds(keras.callbacks.Callback):
