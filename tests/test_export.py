@@ -18,7 +18,6 @@ from kerasrnn.serving.export import (
     models_config,
     parse_models_config,
     versions,
-    write_models_config,
 )
 from kerasrnn.serving.probe import ProbeError, outputs_to_response, request_to_inputs
 
@@ -211,67 +210,27 @@ def test_check_runs_the_model_like_tf_serving(tmp_path, exported):
     assert "curl -s -X POST http://localhost:8501/v1/models/tiny:predict" in examples.output
 
 
-def _one_version(tmp_path, source):
-    return export_version(_copy_writer(source), "tiny", base_dir=tmp_path)
-
-
-def test_check_reports_a_truncated_saved_model_pb(tmp_path, exported):
-    version = _one_version(tmp_path, exported[1])
-    pb = version / "saved_model.pb"
-    pb.write_bytes(pb.read_bytes()[:100])
-    result = _check(tmp_path)
-    assert result.exit_code == 1
-    assert "tiny/1: TF Serving's loader cannot load it" in result.output
-    assert "Traceback" not in result.output
-
-
-def test_check_reports_missing_variables(tmp_path, exported):
-    version = _one_version(tmp_path, exported[1])
-    for f in (version / "variables").iterdir():
-        f.unlink()
-    result = _check(tmp_path)
-    assert result.exit_code == 1
-    assert "cannot load it" in result.output and "Traceback" not in result.output
-
-
-def test_check_reports_a_folder_without_saved_model_pb(tmp_path, exported):
-    _one_version(tmp_path, exported[1])
-    (tmp_path / "tiny" / "2").mkdir()
-    result = _check(tmp_path)
-    assert result.exit_code == 1
-    assert "tiny/2: no saved_model.pb" in result.output
-
-
-def test_check_reports_a_config_entry_without_folder(tmp_path, exported):
-    _one_version(tmp_path, exported[1])
-    (tmp_path / "models.config").write_text(models_config(["tiny", "ghost"]))
-    result = _check(tmp_path)
-    assert result.exit_code == 1
-    assert "model 'ghost' (base_path /models/ghost) has no folder" in result.output
-
-
-def test_check_reports_no_serving_default(tmp_path):
+def test_check_reports_each_broken_version_in_one_line_and_checks_the_rest(tmp_path, exported):
+    """Every kind of breakage at once, in one serving root: one check (one
+    loader process) finds each, in a line of its own, and still loads the
+    good version beside them."""
     import tensorflow as tf
+
+    source = exported[1]
+    export_version(_copy_writer(source), "good", base_dir=tmp_path)
+    truncated = export_version(_copy_writer(source), "truncated", base_dir=tmp_path)
+    pb = truncated / "saved_model.pb"
+    pb.write_bytes(pb.read_bytes()[:100])
+    novariables = export_version(_copy_writer(source), "novariables", base_dir=tmp_path)
+    for f in (novariables / "variables").iterdir():
+        f.unlink()
+    export_version(_copy_writer(source), "nopb", base_dir=tmp_path)
+    (tmp_path / "nopb" / "2").mkdir()
 
     class NoDefault(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
         def double(self, x):
             return {"y": 2 * x}
-
-    module = NoDefault()
-    export_version(
-        lambda p: tf.saved_model.save(module, p, signatures={"double": module.double}),
-        "nodefault",
-        base_dir=tmp_path,
-    )
-    write_models_config(tmp_path)
-    result = _check(tmp_path)
-    assert result.exit_code == 1
-    assert "nodefault/1: no serving_default signature" in result.output
-
-
-def test_check_reports_a_signature_that_fails_to_run(tmp_path):
-    import tensorflow as tf
 
     class Failing(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
@@ -279,16 +238,32 @@ def test_check_reports_a_signature_that_fails_to_run(tmp_path):
             tf.debugging.assert_greater(x, 1.0, message="x must exceed 1")
             return {"y": 2 * x}
 
-    module = Failing()
+    nodefault, failing = NoDefault(), Failing()
     export_version(
-        lambda p: tf.saved_model.save(module, p, signatures={"serving_default": module.serve}),
-        "failing",
-        base_dir=tmp_path,
-    )
+        lambda p: tf.saved_model.save(nodefault, p, signatures={"double": nodefault.double}),
+        "nodefault", base_dir=tmp_path)
+    export_version(
+        lambda p: tf.saved_model.save(failing, p, signatures={"serving_default": failing.serve}),
+        "failing", base_dir=tmp_path)
+    names = ["good", "truncated", "novariables", "nopb", "nodefault", "failing"]
+    (tmp_path / "models.config").write_text(models_config([*names, "ghost"]))
+
     result = _check(tmp_path)
     assert result.exit_code == 1
-    assert "failing/1: serving_default fails to run (InvalidArgumentError" in result.output
     assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    expected = [
+        "model 'ghost' (base_path /models/ghost) has no folder",
+        "truncated/1: TF Serving's loader cannot load it",
+        "novariables/1: TF Serving's loader cannot load it",
+        "nopb/2: no saved_model.pb",
+        "nodefault/1: no serving_default signature",
+        "failing/1: serving_default fails to run (InvalidArgumentError",
+    ]
+    for part in expected:
+        assert sum(part in line for line in errors) == 1, (part, result.output)
+    assert len(errors) == len(expected), result.output
+    assert "good/1: loads with the session loader" in result.output
 
 
 def test_check_on_a_missing_folder_is_one_line(tmp_path):
