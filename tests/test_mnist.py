@@ -237,13 +237,6 @@ def test_saved_model_runs_in_saved_model_cli_like_tf_serving(trained, tmp_path):
     assert sum(values) == model.count_params()
 
 
-def test_the_serving_check_accepts_the_export(trained):
-    result = CliRunner().invoke(main, ["serving", "check", str(trained["out"])])
-    assert result.exit_code == 0, result.output
-    assert "images float32 [-1, 28, 28]" in result.output
-    assert "classes int64 [-1]" in result.output
-
-
 def test_same_seed_same_run(trained, tmp_path):
     result, workdir, _ = _train(tmp_path, "again", *PLAIN, data_dir=trained["data_dir"])
     assert result.exit_code == 0, result.output
@@ -516,7 +509,8 @@ def test_files_for_a_server_are_readable_by_others(trained):
         assert path.stat().st_mode & 0o044 == 0o044, path
 
 
-def test_a_leftover_staging_folder_is_reported_then_removed(trained, tmp_path):
+def test_the_serving_check_accepts_the_export_and_reports_a_leftover_staging_folder(
+        trained, tmp_path):
     import shutil
 
     out = tmp_path / "sm"
@@ -525,6 +519,8 @@ def test_a_leftover_staging_folder_is_reported_then_removed(trained, tmp_path):
     leftover.mkdir()
     result = CliRunner().invoke(main, ["serving", "check", str(out)])
     assert result.exit_code == 0, result.output
+    assert "images float32 [-1, 28, 28]" in result.output
+    assert "classes int64 [-1]" in result.output
     assert f"warning: {leftover}: staging folder of an export that did not finish" in result.stderr
     result = _invoke("export", "--workdir", trained["workdir"], "--out", out)
     assert result.exit_code == 0, result.output
