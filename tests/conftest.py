@@ -77,3 +77,18 @@ def two_workers(tmp_path):
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+
+
+# The modules that take longest, longest first. The README's command runs
+# one worker per CPU, each given a whole module at a time (setup.cfg's
+# --dist loadfile); a long module handed out last would run on alone
+# after the other workers have finished.
+LONGEST_MODULES = ["test_textgen.py", "test_mnist.py", "test_minimal.py", "test_export.py"]
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return LONGEST_MODULES.index(name) if name in LONGEST_MODULES else len(LONGEST_MODULES)
+
+    items.sort(key=rank)  # stable: each module's own order is kept
