@@ -26,7 +26,9 @@ both:
 
 - random: the mean loss over the same random 64-character windows (the
   starts drawn once, `--windows` of them), each read from an empty context
-  or a zero state: nanoGPT's `estimate_loss`, with many more batches;
+  or a zero state: nanoGPT's `estimate_loss`, with many more batches (for
+  kerasrnn, `kerasrnn textgen evaluate --seq-len 64 --random-windows N`,
+  whose draw of starts the benchmark gives nanoGPT too);
 - windows: the held-out text cut into consecutive 64-character windows, each
   from an empty context or a zero state: `kerasrnn textgen evaluate
   --seq-len 64`'s measure (for kerasrnn, that command itself).
@@ -62,6 +64,7 @@ NANOGPT_RECIPE = [  # nanoGPT's README, "I only have a macbook"
     "--n_head=4", "--n_embd=128", "--dropout=0.0",
 ]
 NANOGPT_CHARS_PER_ITER = 12 * CONTEXT
+STARTS_SEED = 0  # the draw of the random windows, the same for both models
 ITER_LINE = re.compile(r"^iter (\d+): loss [\d.]+, time ([\d.]+)ms", re.M)
 STEP_LINE = re.compile(r"^step (\d+): train loss [\d.]+, val loss ([\d.]+)", re.M)
 
@@ -91,29 +94,6 @@ random = [val[s:s + context + 1] for s in starts]
 consecutive = [val[s:s + context + 1] for s in range(0, len(val) - context, context)]
 print(json.dumps({"random": mean_loss(random), "windows": mean_loss(consecutive)}))
 """
-
-# Run under TensorFlow: a kerasrnn SavedModel's `step` signature on the random windows.
-KERASRNN_RANDOM_EVAL = """
-import json, sys
-import numpy as np, tensorflow as tf
-loaded = tf.saved_model.load(sys.argv[1])
-vocab = [c.decode() for c in loaded.signatures["vocabulary"]()["characters"].numpy()]
-text = open(sys.argv[2], encoding="utf-8").read()
-ids = np.array([vocab.index(c) for c in text[int(len(text) * 0.9):]], np.int32)
-starts, context = np.load(sys.argv[3]), int(sys.argv[4])
-step = loaded.signatures["step"]
-shape = step.structured_input_signature[1]["state"].shape
-total, count = 0.0, 0
-for i in range(0, len(starts), 256):
-    windows = np.stack([ids[s:s + context + 1] for s in starts[i:i + 256]])
-    out = step(ids=tf.constant(windows[:, :-1]),
-               state=tf.zeros([len(windows), shape[1], shape[2]]))
-    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(windows[:, 1:], out["logits"])
-    total += float(tf.reduce_sum(losses))
-    count += int(tf.size(losses))
-print(json.dumps({"random": total / count}))
-"""
-
 
 def run(command, cwd=None, env=None):
     """Runs `command`, returning its stdout; exits with its stderr's tail if it fails."""
@@ -182,15 +162,19 @@ def measure_nanogpt(nanogpt, out_dir, starts_file):
     return json.loads(output.splitlines()[-1])  # model.py prints its size first
 
 
-def measure_kerasrnn(saved_model, text, starts_file):
-    quiet = {"TF_CPP_MIN_LOG_LEVEL": "3"}
-    random = json.loads(run([sys.executable, "-c", KERASRNN_RANDOM_EVAL, saved_model, str(text),
-                             str(starts_file), str(CONTEXT)], env=quiet))["random"]
+def measure_kerasrnn(saved_model, text, windows):
+    """`kerasrnn textgen evaluate`'s two measures: the random windows (the
+    same starts as nanoGPT's, `random_window_starts` with seed 0) and the
+    consecutive ones."""
     kerasrnn = Path(sys.executable).with_name("kerasrnn")
-    report = run([str(kerasrnn), "textgen", "evaluate", "--model", saved_model, "--text",
-                  str(text), "--seq-len", str(CONTEXT)], env=quiet)
-    windows = float(re.search(r"^loss: ([\d.]+) nats/char", report, re.M).group(1))
-    return {"random": random, "windows": windows}
+
+    def loss(*options):
+        report = run([str(kerasrnn), "textgen", "evaluate", "--model", saved_model, "--text",
+                      str(text), "--seq-len", str(CONTEXT), *options])
+        return float(re.search(r"^loss: ([\d.]+) nats/char", report, re.M).group(1))
+
+    return {"random": loss("--random-windows", str(windows), "--seed", str(STARTS_SEED)),
+            "windows": loss()}
 
 
 def fmt(value, digits=4):
@@ -222,8 +206,11 @@ def main():
     text = args.text.resolve()
     nanogpt = prepare_nanogpt(args.nanogpt, text, scratch)
     val_length = len(np.fromfile(nanogpt / "data/shakespeare_char/val.bin", dtype=np.uint16))
-    starts = np.random.default_rng(0).integers(0, val_length - CONTEXT - 1, args.windows)
-    np.save(scratch / "starts.npy", starts)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the data module starts TensorFlow
+    from kerasrnn.apps.textgen.data import random_window_starts
+
+    np.save(scratch / "starts.npy",
+            random_window_starts(val_length, CONTEXT, args.windows, STARTS_SEED))
 
     print(f"{os.cpu_count()} CPUs; kerasrnn recipe: `kerasrnn textgen train --minutes N"
           f"{' ' + args.kerasrnn_args if args.kerasrnn_args else ''}`; both measured on the"
@@ -260,7 +247,7 @@ def main():
             before = load()
             trained = train_kerasrnn(text, minutes, extra, folder / "kerasrnn")
             after = load()
-            measured = measure_kerasrnn(trained["saved_model"], text, scratch / "starts.npy")
+            measured = measure_kerasrnn(trained["saved_model"], text, args.windows)
             mark = " *" if after > os.cpu_count() + 0.5 else ""
             chars = f"{trained['chars']:,}" if trained["chars"] else "-"
             print(f"| {minutes:g} | {r + 1} | kerasrnn ({trained['epochs']} epochs) |"

@@ -349,6 +349,35 @@ def test_evaluate_carrying_the_state_reads_each_stream_whole(trained):
     assert windows_7 > expected + 0.005
 
 
+def test_evaluate_on_random_windows_reads_nanogpt_s_draw_of_windows(trained):
+    """--random-windows: windows of --seq-len at starts drawn uniformly from
+    the held-out text (nanoGPT's estimate_loss), against the Keras model."""
+    import keras
+
+    def evaluate(*args):
+        result = _invoke("evaluate", "--model", trained["version"], "--text", trained["corpus"],
+                         "--seq-len", "20", "--random-windows", "300", *args)
+        assert result.exit_code == 0, result.output
+        return result.stdout, float(result.stdout.split("loss: ")[1].split()[0])
+
+    output, loss = evaluate("--seed", "3")
+    assert "300 windows of 20 characters at random starts (seed 3)" in output
+    model = keras.saving.load_model(trained["workdir"] / "model.keras")
+    vocab = json.loads((trained["workdir"] / "vocabulary.json").read_text())
+    text = trained["corpus"].read_text(encoding="utf-8")
+    held_out = data.encode(text, vocab)[int(len(text) * (1 - data.VALIDATION_FRACTION)):]
+    starts = np.random.default_rng(3).integers(0, len(held_out) - 20, 300)
+    windows = np.stack([held_out[s:s + 21] for s in starts])
+    logits = model.predict(windows[:, :-1], verbose=0)
+    expected = float(np.mean(keras.losses.sparse_categorical_crossentropy(
+        windows[:, 1:], logits, from_logits=True)))
+    assert loss == pytest.approx(expected, abs=2e-4)
+    assert evaluate("--seed", "4")[1] != loss  # another draw
+    both = _invoke("evaluate", "--model", trained["version"], "--text", trained["corpus"],
+                   "--random-windows", "10", "--carry-state")
+    assert both.exit_code == 2 and "give one" in both.output
+
+
 def test_cosine_over_minutes_follows_the_clock():
     import types
 

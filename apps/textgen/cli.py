@@ -215,16 +215,25 @@ def sample(model_path, prompt, length, temperature, seed, num, stream):
               help="Read the held-out text as 64 streams, carrying the state from each window"
               " to the next (char-rnn's measure): every character is predicted from all of"
               " its stream before it, not only from its window.")
-def evaluate(model_path, text, dataset, seq_len, carry_state):
+@click.option("--random-windows", type=click.IntRange(min=1), metavar="N",
+              help="Read N windows of --seq-len characters at random starts instead, each"
+              " from a zero state (nanoGPT's estimate_loss, with N windows).")
+@click.option("--seed", type=options.SEED_RANGE, default=0, show_default=True,
+              help="The draw of the --random-windows starts.")
+def evaluate(model_path, text, dataset, seq_len, carry_state, random_windows, seed):
     """Loss (nats/char) and bits/char on the held-out last 10% of a text.
 
     By default the held-out text is cut into windows of --seq-len characters,
     each read from a zero state, as training measures its validation loss.
 
     \b
-    Example:
+    Examples:
       kerasrnn textgen evaluate --text input.txt --carry-state
+      kerasrnn textgen evaluate --text input.txt --seq-len 64 --random-windows 12000
     """
+    if carry_state and random_windows:
+        raise click.UsageError("--carry-state and --random-windows are two different measures:"
+                               " give one")
     import math
     import sys
 
@@ -243,7 +252,11 @@ def evaluate(model_path, text, dataset, seq_len, carry_state):
         raise UserError(f"the held-out 10% of the text is shorter than --seq-len {seq_len} + 1")
     step = loaded.signatures["step"]
     state_shape = step.structured_input_signature[1]["state"].shape
-    batches = list(data.evaluation_batches(held_out, seq_len, carry_state=carry_state))
+    if random_windows:
+        batches = [(inputs, targets, False) for inputs, targets
+                   in data.random_evaluation_batches(held_out, seq_len, random_windows, seed)]
+    else:
+        batches = list(data.evaluation_batches(held_out, seq_len, carry_state=carry_state))
     total, chars, state = 0.0, 0, None
     with click.progressbar(batches, label="evaluating", file=sys.stderr) as bar:
         for inputs, targets, carried in bar:
@@ -259,6 +272,9 @@ def evaluate(model_path, text, dataset, seq_len, carry_state):
     if carry_state:
         streams = len(batches[0][0])
         click.echo(f"measured on: {streams} streams, the state carried from window to window")
+    elif random_windows:
+        click.echo(f"measured on: {random_windows:,} windows of {seq_len} characters at random"
+                   f" starts (seed {seed}), each from a zero state")
     else:
         click.echo(f"measured on: windows of {seq_len} characters, each from a zero state")
     click.echo(f"held-out characters: {chars:,}")

@@ -119,6 +119,21 @@ def windows(ids, seq_len, batch_size, epoch_seeds=None, random_offsets=False):
     return data.batch(batch_size, drop_remainder=epoch_seeds is not None).prefetch(tf.data.AUTOTUNE)
 
 
+def random_window_starts(length, seq_len, count, seed):
+    """`count` starts of windows of `seq_len + 1` characters in a text of
+    `length`, drawn uniformly with replacement: nanoGPT's `estimate_loss`
+    draws its validation windows this way."""
+    return np.random.default_rng(seed).integers(0, length - seq_len, count)
+
+
+def random_evaluation_batches(ids, seq_len, count, seed, batch_size=256):
+    """Yields (inputs, targets) for `count` random windows of `ids` (`random_window_starts`)."""
+    starts = random_window_starts(len(ids), seq_len, count, seed)
+    for i in range(0, count, batch_size):
+        chars = np.stack([ids[s : s + seq_len + 1] for s in starts[i : i + batch_size]])
+        yield chars[:, :-1], chars[:, 1:]
+
+
 def evaluation_batches(ids, seq_len, batch_size=64, carry_state=False):
     """Yields (inputs, targets, carried) covering `ids`, targets shifted by one character.
 
