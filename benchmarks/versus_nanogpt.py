@@ -206,7 +206,9 @@ def main():
     text = args.text.resolve()
     nanogpt = prepare_nanogpt(args.nanogpt, text, scratch)
     val_length = len(np.fromfile(nanogpt / "data/shakespeare_char/val.bin", dtype=np.uint16))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the data module starts TensorFlow
+    from kerasrnn.apps.common.quiet import start_tensorflow
+
+    start_tensorflow()  # without its start-up lines: the data module imports it
     from kerasrnn.apps.textgen.data import random_window_starts
 
     np.save(scratch / "starts.npy",
