@@ -206,6 +206,12 @@ def sample(model_path, prompt, length, temperature, seed, num, stream):
             _generate(loaded, prompt, length, temperature, seed + i)
 
 
+def _evaluate_usage(carry_state, random_windows, **_):
+    if carry_state and random_windows:
+        raise click.UsageError("--carry-state and --random-windows are two different measures:"
+                               " give one")
+
+
 @textgen.command()
 @options.model("textgen")
 @_text_options
@@ -220,6 +226,7 @@ def sample(model_path, prompt, length, temperature, seed, num, stream):
               " from a zero state (nanoGPT's estimate_loss, with N windows).")
 @click.option("--seed", type=options.SEED_RANGE, default=0, show_default=True,
               help="The draw of the --random-windows starts.")
+@quiet.precheck(_evaluate_usage)
 def evaluate(model_path, text, dataset, seq_len, carry_state, random_windows, seed):
     """Loss (nats/char) and bits/char on the held-out last 10% of a text.
 
@@ -231,9 +238,6 @@ def evaluate(model_path, text, dataset, seq_len, carry_state, random_windows, se
       kerasrnn textgen evaluate --text input.txt --carry-state
       kerasrnn textgen evaluate --text input.txt --seq-len 64 --random-windows 12000
     """
-    if carry_state and random_windows:
-        raise click.UsageError("--carry-state and --random-windows are two different measures:"
-                               " give one")
     import math
     import sys
 
@@ -253,8 +257,7 @@ def evaluate(model_path, text, dataset, seq_len, carry_state, random_windows, se
     step = loaded.signatures["step"]
     state_shape = step.structured_input_signature[1]["state"].shape
     if random_windows:
-        batches = [(inputs, targets, False) for inputs, targets
-                   in data.random_evaluation_batches(held_out, seq_len, random_windows, seed)]
+        batches = list(data.random_evaluation_batches(held_out, seq_len, random_windows, seed))
     else:
         batches = list(data.evaluation_batches(held_out, seq_len, carry_state=carry_state))
     total, chars, state = 0.0, 0, None

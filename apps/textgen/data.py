@@ -127,11 +127,13 @@ def random_window_starts(length, seq_len, count, seed):
 
 
 def random_evaluation_batches(ids, seq_len, count, seed, batch_size=256):
-    """Yields (inputs, targets) for `count` random windows of `ids` (`random_window_starts`)."""
+    """Yields (inputs, targets, carried) for `count` random windows of `ids`
+    (`random_window_starts`), as `evaluation_batches` does: each window from
+    a zero state, so `carried` is always False."""
     starts = random_window_starts(len(ids), seq_len, count, seed)
     for i in range(0, count, batch_size):
         chars = np.stack([ids[s : s + seq_len + 1] for s in starts[i : i + batch_size]])
-        yield chars[:, :-1], chars[:, 1:]
+        yield chars[:, :-1], chars[:, 1:], False
 
 
 def evaluation_batches(ids, seq_len, batch_size=64, carry_state=False):
