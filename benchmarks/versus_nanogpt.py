@@ -164,7 +164,7 @@ def measure_nanogpt(nanogpt, out_dir, starts_file):
 
 def measure_kerasrnn(saved_model, text, windows):
     """`kerasrnn textgen evaluate`'s two measures: the random windows (the
-    same starts as nanoGPT's, `random_window_starts` with seed 0) and the
+    same starts as nanoGPT's, `random_window_starts` with STARTS_SEED) and the
     consecutive ones."""
     kerasrnn = Path(sys.executable).with_name("kerasrnn")
 

@@ -315,6 +315,23 @@ def test_evaluate_matches_the_training_validation_loss(trained):
     assert bits == pytest.approx(loss / math.log(2), abs=2e-4)
 
 
+def _evaluate(trained, *args):
+    """`textgen evaluate` of the trained model on its corpus: (stdout, loss)."""
+    result = _invoke("evaluate", "--model", trained["version"], "--text", trained["corpus"], *args)
+    assert result.exit_code == 0, result.output
+    return result.stdout, float(result.stdout.split("loss: ")[1].split()[0])
+
+
+def _keras_model_and_held_out(trained):
+    """The trained Keras model, and its corpus's held-out 10% as character ids."""
+    import keras
+
+    model = keras.saving.load_model(trained["workdir"] / "model.keras")
+    vocab = json.loads((trained["workdir"] / "vocabulary.json").read_text())
+    text = trained["corpus"].read_text(encoding="utf-8")
+    return model, data.encode(text, vocab)[int(len(text) * (1 - data.VALIDATION_FRACTION)):]
+
+
 def test_evaluate_carrying_the_state_reads_each_stream_whole(trained):
     """--carry-state predicts each character from all of its stream before it.
 
@@ -323,21 +340,12 @@ def test_evaluate_carrying_the_state_reads_each_stream_whole(trained):
     """
     import keras
 
-    def evaluate(*args):
-        result = _invoke("evaluate", "--model", trained["version"], "--text", trained["corpus"],
-                         "--seq-len", *args)
-        assert result.exit_code == 0, result.output
-        return result.stdout, float(result.stdout.split("loss: ")[1].split()[0])
-
-    output, carried_7 = evaluate("7", "--carry-state")
-    _, carried_50 = evaluate("50", "--carry-state")
-    _, windows_7 = evaluate("7")
+    output, carried_7 = _evaluate(trained, "--seq-len", "7", "--carry-state")
+    _, carried_50 = _evaluate(trained, "--seq-len", "50", "--carry-state")
+    _, windows_7 = _evaluate(trained, "--seq-len", "7")
     assert "64 streams, the state carried" in output
 
-    model = keras.saving.load_model(trained["workdir"] / "model.keras")
-    vocab = json.loads((trained["workdir"] / "vocabulary.json").read_text())
-    text = trained["corpus"].read_text(encoding="utf-8")
-    held_out = data.encode(text, vocab)[int(len(text) * (1 - data.VALIDATION_FRACTION)):]
+    model, held_out = _keras_model_and_held_out(trained)
     streams = held_out[: 64 * (len(held_out) // 64)].reshape(64, -1)
     logits = model.predict(streams[:, :-1], verbose=0)
     expected = float(np.mean(keras.losses.sparse_categorical_crossentropy(
@@ -354,25 +362,17 @@ def test_evaluate_on_random_windows_reads_nanogpt_s_draw_of_windows(trained):
     the held-out text (nanoGPT's estimate_loss), against the Keras model."""
     import keras
 
-    def evaluate(*args):
-        result = _invoke("evaluate", "--model", trained["version"], "--text", trained["corpus"],
-                         "--seq-len", "20", "--random-windows", "300", *args)
-        assert result.exit_code == 0, result.output
-        return result.stdout, float(result.stdout.split("loss: ")[1].split()[0])
-
-    output, loss = evaluate("--seed", "3")
+    random_windows = ["--seq-len", "20", "--random-windows", "300"]
+    output, loss = _evaluate(trained, *random_windows, "--seed", "3")
     assert "300 windows of 20 characters at random starts (seed 3)" in output
-    model = keras.saving.load_model(trained["workdir"] / "model.keras")
-    vocab = json.loads((trained["workdir"] / "vocabulary.json").read_text())
-    text = trained["corpus"].read_text(encoding="utf-8")
-    held_out = data.encode(text, vocab)[int(len(text) * (1 - data.VALIDATION_FRACTION)):]
+    model, held_out = _keras_model_and_held_out(trained)
     starts = np.random.default_rng(3).integers(0, len(held_out) - 20, 300)
     windows = np.stack([held_out[s:s + 21] for s in starts])
     logits = model.predict(windows[:, :-1], verbose=0)
     expected = float(np.mean(keras.losses.sparse_categorical_crossentropy(
         windows[:, 1:], logits, from_logits=True)))
     assert loss == pytest.approx(expected, abs=2e-4)
-    assert evaluate("--seed", "4")[1] != loss  # another draw
+    assert _evaluate(trained, *random_windows, "--seed", "4")[1] != loss  # another draw
     both = _invoke("evaluate", "--model", trained["version"], "--text", trained["corpus"],
                    "--random-windows", "10", "--carry-state")
     assert both.exit_code == 2 and "give one" in both.output
