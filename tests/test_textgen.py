@@ -247,7 +247,8 @@ def test_saved_model_generates_in_tf_serving_s_loader(trained):
     model = keras.saving.load_model(trained["workdir"] / "model.keras")
     text = "ROMEO:"
     for _ in range(25):
-        logits = model.predict(np.array([[vocab.index(c) for c in text]]), verbose=0)
+        # Called eagerly: predict would trace a graph for each length.
+        logits = model(np.array([[vocab.index(c) for c in text]]), training=False).numpy()
         text += vocab[int(logits[0, -1].argmax())]
     assert greedy["text"] == [text]
     expected = model.predict(np.array(ids), verbose=0)
@@ -282,7 +283,9 @@ def test_generator_runs_every_layer_of_a_stacked_model(cell):
     text = generator.generate(tf.constant(["abc"]), 12, tf.constant(0.0), 0)[0].numpy().decode()
     context = [vocab.index(c) for c in "abc"]
     for _ in range(12):
-        context.append(int(model.predict(np.array([context]), verbose=0)[0, -1].argmax()))
+        # Called eagerly: predict would trace a graph for each length.
+        logits = model(np.array([context]), training=False).numpy()
+        context.append(int(logits[0, -1].argmax()))
     assert text == "".join(vocab[i] for i in context)
 
 
