@@ -68,43 +68,30 @@ def test_keras_file_with_our_layers_reloads_without_custom_objects(kind, tmp_pat
     np.testing.assert_array_equal(reloaded.predict(_x(), verbose=0), model.predict(_x(), verbose=0))
 
 
-def test_keras_file_reloads_in_a_fresh_process(tmp_path):
-    """A process that imports kerasrnn but names no custom objects loads it."""
-    model = _model(GRUCell(6, reset_after=False))
-    path = tmp_path / "gru.keras"
-    model.save(path)
-    np.save(tmp_path / "x.npy", _x())
-    script = textwrap.dedent(
-        f"""
-        import keras, numpy as np
-        import kerasrnn  # registers the cells, as any user of them does
-        model = keras.saving.load_model({str(path)!r})
-        np.save({str(tmp_path / "y.npy")!r}, model.predict(np.load({str(tmp_path / "x.npy")!r}),
-                verbose=0))
-        """
-    )
-    subprocess.run([sys.executable, "-c", script], check=True)
-    np.testing.assert_allclose(
-        np.load(tmp_path / "y.npy"), model.predict(_x(), verbose=0), atol=1e-6
-    )
-
-
 @pytest.mark.parametrize("imports", ["import kerasrnn\nimport keras",
                                      "import keras\nimport kerasrnn",
                                      "import kerasrnn\nimport tensorflow\nimport keras"],
                          ids=["kerasrnn-first", "keras-first", "tensorflow-in-between"])
 def test_import_kerasrnn_registers_the_classes_whatever_the_order(tmp_path, imports):
-    """`import kerasrnn` and a Keras imported before or after it: the file loads."""
+    """A fresh process that imports kerasrnn (before or after Keras) and names
+    no custom objects loads the file and computes what the model computes."""
     model = _layer_model(LAYERS["lstm"])
     path = tmp_path / "lstm.keras"
     model.save(path)
+    np.save(tmp_path / "x.npy", _x())
     script = imports + textwrap.dedent(f"""
+        import numpy as np
         model = keras.saving.load_model({str(path)!r})
+        np.save({str(tmp_path / "y.npy")!r},
+                model.predict(np.load({str(tmp_path / "x.npy")!r}), verbose=0))
         print(type(model.layers[1]).__module__, type(model.layers[1]).__name__)
         """)
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split() == ["kerasrnn.lstm", "LSTM"]
+    np.testing.assert_allclose(
+        np.load(tmp_path / "y.npy"), model.predict(_x(), verbose=0), atol=1e-6
+    )
 
 
 # Runs in a process that never imports kerasrnn: loads each SavedModel with
