@@ -187,7 +187,19 @@ def _check(directory, *args):
     return CliRunner().invoke(main, ["serving", "check", str(directory), *args])
 
 
-def test_check_runs_the_model_like_tf_serving(tmp_path, exported):
+def test_check_runs_the_model_like_tf_serving(tmp_path, exported, monkeypatch):
+    from kerasrnn.serving import check as check_module
+
+    # Both commands below print the answer of one loader process (a
+    # TensorFlow start-up): the second is given the first one's.
+    answers, load_in_a_process = [], check_module.check
+
+    def check_once(directory):
+        if not answers:
+            answers.append(load_in_a_process(directory))
+        return answers[0]
+
+    monkeypatch.setattr(check_module, "check", check_once)
     model, source = exported
     export_version(_copy_writer(source), "tiny", base_dir=tmp_path)
     result = _check(tmp_path)
@@ -208,6 +220,7 @@ def test_check_runs_the_model_like_tf_serving(tmp_path, exported):
     examples = _check(tmp_path, "--print-examples")
     assert examples.exit_code == 0, examples.output
     assert "curl -s -X POST http://localhost:8501/v1/models/tiny:predict" in examples.output
+    assert response_line.split("response:", 1)[1].strip() in examples.output
 
 
 def test_check_reports_each_broken_version_in_one_line_and_checks_the_rest(tmp_path, exported):

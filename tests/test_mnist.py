@@ -237,13 +237,9 @@ def test_saved_model_runs_in_saved_model_cli_like_tf_serving(trained, tmp_path):
     assert sum(values) == model.count_params()
 
 
-def test_same_seed_same_run(trained, tmp_path):
-    result, workdir, _ = _train(tmp_path, "again", *PLAIN, data_dir=trained["data_dir"])
-    assert result.exit_code == 0, result.output
-    assert (workdir / "history.csv").read_text() == (trained["workdir"] / "history.csv").read_text()
-
-
 def test_resume_after_a_kill_ends_like_an_uninterrupted_run(trained, tmp_path):
+    """Also the same seed's same run: the killed run's first epoch, trained in
+    a process of its own, is the uninterrupted run's (history.csv)."""
     # With augmentation and dropout on: their random state must resume too.
     random_on = ["--augment", "--dropout", "0.2"]
     reference, reference_dir, _ = _train(tmp_path, "reference", *random_on,
