@@ -52,7 +52,7 @@ def test_only_the_known_start_up_lines_are_noise():
     assert not any(STARTUP_NOISE.match(line.encode()) for line in KEPT)
 
 
-def test_start_up_writes_nothing_and_the_window_keeps_what_is_not_noise():
+def test_the_start_up_window_drops_the_noise_and_keeps_the_rest():
     lines = NOISE + KEPT
     script = textwrap.dedent(f"""
         import os
