@@ -206,10 +206,7 @@ def main():
     text = args.text.resolve()
     nanogpt = prepare_nanogpt(args.nanogpt, text, scratch)
     val_length = len(np.fromfile(nanogpt / "data/shakespeare_char/val.bin", dtype=np.uint16))
-    from kerasrnn.apps.common.quiet import start_tensorflow
-
-    start_tensorflow()  # without its start-up lines: the data module imports it
-    from kerasrnn.apps.textgen.data import random_window_starts
+    from kerasrnn.apps.textgen.data import random_window_starts  # NumPy's: no TensorFlow here
 
     np.save(scratch / "starts.npy",
             random_window_starts(val_length, CONTEXT, args.windows, STARTS_SEED))

@@ -8,7 +8,6 @@ text is held out for validation.
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from kerasrnn.apps.common.datasets import tfds_load
 from kerasrnn.errors import UserError
@@ -99,6 +98,10 @@ def windows(ids, seq_len, batch_size, epoch_seeds=None, random_offsets=False):
     its own offset, so the model meets new windows every epoch instead of the
     same ones in a new order: fixed windows are memorised within a few epochs.
     """
+    # Imported here alone: the rest of the module is NumPy's, usable without
+    # starting TensorFlow (benchmarks/versus_nanogpt.py draws its windows so).
+    import tensorflow as tf
+
     size = seq_len + 1
     count = window_count(len(ids), seq_len, random_offsets)
     slack = len(ids) - count * size  # characters the grid can be shifted by
