@@ -157,6 +157,25 @@ def test_time_budget_stops_training(corpus, tmp_path):
     assert json.loads((tmp_path / "w" / "results.json").read_text())["epochs"] == 1
 
 
+@pytest.mark.parametrize(("args", "units", "batch_size"), [
+    (["--minutes", "5"], 256, 32),  # a short budget: the smaller GRU, the smaller batch
+    (["--minutes", "6.9", "--units", "100"], 100, 32),  # what is given is kept
+    (["--minutes", "7"], 512, 64),
+    ([], 512, 64),  # the default 20 minutes
+    (["--minutes", "5", "--preset", "min-char-rnn"], 100, 32),  # the preset sets the units
+])
+def test_the_budget_picks_the_size_the_options_leave_open(args, units, batch_size,
+                                                           monkeypatch):
+    from kerasrnn.apps.textgen import train
+
+    configs = []
+    monkeypatch.setattr(train, "run", lambda config, **kwargs: configs.append(config))
+    result = _invoke("train", *args)
+    assert result.exit_code == 0, result.output
+    [config] = configs
+    assert (config.units, config.batch_size) == (units, batch_size)
+
+
 def test_two_workers_stop_together_at_the_time_budget(corpus, tmp_path, two_workers):
     # Each worker has its own clock; if they stopped at different batches the
     # one that went on would wait for the other in a collective op.

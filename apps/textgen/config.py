@@ -1,7 +1,8 @@
 """What defines a textgen training run: one frozen object, saved as run.json.
 
 `kerasrnn textgen train` builds it from its options (their defaults are
-these), and `--resume` checks that the interrupted run had the same one.
+these, but for a short budget's size: `size_for_minutes`), and `--resume`
+checks that the interrupted run had the same one.
 """
 
 from dataclasses import dataclass, replace
@@ -27,6 +28,22 @@ class TrainConfig:
     dropout: float = 0.0
     random_offsets: bool = False  # new window offsets each epoch
     seed: int = 0
+
+
+# A budget shorter than this many minutes is better spent on a smaller GRU at
+# a smaller batch: it reads more characters a minute and takes more steps an
+# epoch, while the larger GRU's capacity pays only once it has had the time to
+# use it. The crossing point was measured on a 2-core CPU (docs/results.md,
+# "Ahead of nanoGPT at 5 minutes").
+SHORT_BUDGET_MINUTES = 7
+SHORT_BUDGET_SIZE = {"units": 256, "batch_size": 32}
+
+
+def size_for_minutes(minutes):
+    """The `units` and `batch_size` a run of `minutes` gets when neither is given."""
+    if minutes < SHORT_BUDGET_MINUTES:
+        return dict(SHORT_BUDGET_SIZE)
+    return {"units": TrainConfig.units, "batch_size": TrainConfig.batch_size}
 
 
 # min-char-rnn (Karpathy, 2015): vanilla RNN, hidden 100, 25 steps, Adagrad 0.1,
