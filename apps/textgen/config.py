@@ -33,14 +33,14 @@ class TrainConfig:
 # A budget shorter than this many minutes is better spent on a smaller GRU at
 # a smaller batch: it reads more characters a minute and takes more steps an
 # epoch, while the larger GRU's capacity pays only once it has had the time to
-# use it. The crossing point was measured on a 2-core CPU (docs/results.md,
-# "Ahead of nanoGPT at 5 minutes").
+# use it. Where the two cross was bracketed on a 2-core CPU (docs/results.md,
+# "Ahead of nanoGPT at 5 minutes"); a faster machine reaches it sooner.
 SHORT_BUDGET_MINUTES = 7
 SHORT_BUDGET_SIZE = {"units": 256, "batch_size": 32}
 
 
 def size_for_minutes(minutes):
-    """The `units` and `batch_size` a run of `minutes` gets when neither is given."""
+    """The `units` and `batch_size` a run of `minutes` gets where the options leave them open."""
     if minutes < SHORT_BUDGET_MINUTES:
         return dict(SHORT_BUDGET_SIZE)
     return {"units": TrainConfig.units, "batch_size": TrainConfig.batch_size}
