@@ -157,15 +157,24 @@ def test_time_budget_stops_training(corpus, tmp_path):
     assert json.loads((tmp_path / "w" / "results.json").read_text())["epochs"] == 1
 
 
-@pytest.mark.parametrize(("args", "units", "batch_size"), [
-    (["--minutes", "5"], 256, 32),  # a short budget: the smaller GRU, the smaller batch
-    (["--minutes", "6.9", "--units", "100"], 100, 32),  # what is given is kept
-    (["--minutes", "7"], 512, 64),
-    ([], 512, 64),  # the default 20 minutes
-    (["--minutes", "5", "--preset", "min-char-rnn"], 100, 32),  # the preset sets the units
+# The settings each budget gets: (units, batch_size, lr, lr_schedule, dropout, random_offsets).
+SHORT = (256, 32, 2e-3, "constant", 0.0, False)
+LONG = (512, 32, 3e-3, "cosine-minutes", 0.1, True)
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--minutes", "5"], SHORT),  # the smaller GRU, learning at full speed
+    (["--minutes", "6.9", "--units", "100", "--dropout", "0.2"],
+     (100,) + SHORT[1:4] + (0.2, False)),  # what is given is kept
+    (["--minutes", "7"], LONG),
+    ([], LONG),  # the default 20 minutes
+    (["--lr", "1e-3", "--lr-schedule", "constant", "--fixed-offsets", "--batch-size", "16"],
+     (512, 16, 1e-3, "constant", 0.1, False)),
+    # The preset sets all but the batch.
+    (["--minutes", "5", "--preset", "min-char-rnn"], (100, 32, 0.1, "constant", 0.0, False)),
+    (["--preset", "min-char-rnn"], (100, 32, 0.1, "constant", 0.0, False)),
 ])
-def test_the_budget_picks_the_size_the_options_leave_open(args, units, batch_size,
-                                                           monkeypatch):
+def test_the_budget_picks_the_settings_the_options_leave_open(args, expected, monkeypatch):
     from kerasrnn.apps.textgen import train
 
     configs = []
@@ -173,7 +182,8 @@ def test_the_budget_picks_the_size_the_options_leave_open(args, units, batch_siz
     result = _invoke("train", *args)
     assert result.exit_code == 0, result.output
     [config] = configs
-    assert (config.units, config.batch_size) == (units, batch_size)
+    assert (config.units, config.batch_size, config.lr, config.lr_schedule, config.dropout,
+            config.random_offsets) == expected
 
 
 def test_two_workers_stop_together_at_the_time_budget(corpus, tmp_path, two_workers):

@@ -12,15 +12,21 @@ from kerasrnn.apps.common import commands, options, quiet
 from kerasrnn.apps.textgen.config import (
     PRESETS,
     SHORT_BUDGET_MINUTES,
-    SHORT_BUDGET_SIZE,
+    SHORT_BUDGET_RECIPE,
     TrainConfig,
-    size_for_minutes,
+    recipe_for_minutes,
     with_preset,
 )
 from kerasrnn.errors import UserError
 
 DEFAULTS = TrainConfig()
 INT32_MAX = 2**31 - 1  # `length` and `seed` are int32 inputs of the SavedModel
+
+
+def _by_budget(name, show=str):
+    """Help's words for the default of `name`, one of the options the budget sets."""
+    return (f"Default: {show(getattr(DEFAULTS, name))}; {show(SHORT_BUDGET_RECIPE[name])}"
+            f" for --minutes under {SHORT_BUDGET_MINUTES}.")
 
 
 def _text_options(command):
@@ -59,38 +65,35 @@ def textgen():
 @_text_options
 @options.cell(DEFAULTS.cell)
 @click.option("--units", type=click.IntRange(min=1),
-              help=f"Units of each recurrent layer. Default: {SHORT_BUDGET_SIZE['units']} for"
-              f" --minutes under {SHORT_BUDGET_MINUTES}, else {DEFAULTS.units}.")
+              help=f"Units of each recurrent layer. {_by_budget('units')}")
 @click.option("--layers", type=click.IntRange(1, 3), default=DEFAULTS.layers, show_default=True)
 @click.option("--seq-len", type=click.IntRange(min=1), default=DEFAULTS.seq_len,
               show_default=True,
               help="Characters per training window (truncated back-propagation).")
-@click.option("--batch-size", type=click.IntRange(min=1),
-              help=f"Windows per training step. Default: {SHORT_BUDGET_SIZE['batch_size']} for"
-              f" --minutes under {SHORT_BUDGET_MINUTES}, else {DEFAULTS.batch_size}.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size,
+              show_default=True, help="Windows per training step.")
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True,
               help="Upper bound on epochs; --minutes usually ends the run first.")
 @click.option("--minutes", type=options.FiniteFloatRange(min=0, min_open=True),
               default=DEFAULTS.minutes,
               show_default=True, help="Stop training after this many minutes.")
-@click.option("--lr", type=options.FiniteFloatRange(min=0, min_open=True), default=DEFAULTS.lr,
-              show_default=True, help="Adam learning rate (the peak, with --lr-schedule cosine).")
+@click.option("--lr", type=options.FiniteFloatRange(min=0, min_open=True),
+              help="Adam learning rate (the peak, with a cosine --lr-schedule)."
+              f" {_by_budget('lr', '{:g}'.format)}")
 @click.option("--lr-schedule", type=click.Choice(["constant", "cosine", "cosine-minutes"]),
-              default=DEFAULTS.lr_schedule, show_default=True,
               help="cosine: decay the learning rate to a tenth over --epochs (set --epochs to"
               " about what fits in --minutes); cosine-minutes: to a tenth over --minutes, by"
-              " the clock, whatever the machine's speed.")
+              f" the clock, whatever the machine's speed. {_by_budget('lr_schedule')}")
 @click.option("--clipnorm", type=options.FiniteFloatRange(min=0, min_open=True),
               default=DEFAULTS.clipnorm, show_default=True,
               help="Clip each gradient's norm to this.")
 @click.option("--dropout", type=options.FiniteFloatRange(0, 1, max_open=True),
-              default=DEFAULTS.dropout,
-              show_default=True, help="Dropout on each recurrent layer's input and the output"
-              " (mingru, minlstm: on each residual branch's output).")
-@click.option("--random-offsets/--fixed-offsets", default=DEFAULTS.random_offsets,
-              show_default=True,
+              help="Dropout on each recurrent layer's input and the output"
+              f" (mingru, minlstm: on each residual branch's output). {_by_budget('dropout')}")
+@click.option("--random-offsets/--fixed-offsets", default=None,
               help="Cut the text into windows from a new offset every epoch (fixed: the same"
-              " windows each epoch, in a new order).")
+              " windows each epoch, in a new order)."
+              f" {_by_budget('random_offsets', {True: 'random', False: 'fixed'}.get)}")
 @click.option("--preset", type=click.Choice(list(PRESETS)),
               help="min-char-rnn: vanilla RNN, hidden 100, seq 25, Adagrad 0.1, clip 5;"
               " prints its smoothed loss.")
@@ -101,11 +104,13 @@ def train(preset, resume, restart, workdir, out, strategy, **config):
     """Train on a text, keep the best epoch, and export a SavedModel that writes text.
 
     Defaults: a GRU of 512 units over a 64-dimensional embedding, windows of
-    100 characters, batch 64, Adam 2e-3 with gradient norms clipped to 5,
-    20 minutes; for a budget under 7 minutes, 256 units at batch 32, which
-    learn more in so little time. The last 10% of the text is held out for
-    validation. Every folder the run writes is checked before training
-    starts; a killed run continues with --resume.
+    100 characters, batch 32, dropout 0.1, new windows every epoch, Adam 3e-3
+    decayed to a tenth by the clock, gradient norms clipped to 5, 20
+    minutes. For a budget under 7 minutes, where the options leave them
+    open: 256 units, Adam 2e-3 at a constant rate, no dropout, the same
+    windows every epoch, which learn more in so little time. The last 10% of
+    the text is held out for validation. Every folder the run writes is
+    checked before training starts; a killed run continues with --resume.
 
     \b
     Example:
@@ -113,7 +118,7 @@ def train(preset, resume, restart, workdir, out, strategy, **config):
     """
     from kerasrnn.apps.textgen.train import run
 
-    for name, value in size_for_minutes(config["minutes"]).items():
+    for name, value in recipe_for_minutes(config["minutes"]).items():
         if config[name] is None:
             config[name] = value
     config = with_preset(TrainConfig(**config), preset)

@@ -1,8 +1,8 @@
 """What defines a textgen training run: one frozen object, saved as run.json.
 
 `kerasrnn textgen train` builds it from its options (their defaults are
-these, but for a short budget's size: `size_for_minutes`), and `--resume`
-checks that the interrupted run had the same one.
+these, but for the settings that depend on the budget: `recipe_for_minutes`),
+and `--resume` checks that the interrupted run had the same one.
 """
 
 from dataclasses import dataclass, replace
@@ -17,40 +17,46 @@ class TrainConfig:
     units: int = 512
     layers: int = 1
     seq_len: int = 100  # characters per training window (truncated BPTT)
-    batch_size: int = 64
+    batch_size: int = 32
     epochs: int = 50  # an upper bound: `minutes` usually ends the run first
     minutes: float = 20.0  # the time budget
-    lr: float = 2e-3  # the peak, with a cosine schedule
-    lr_schedule: str = "constant"  # "constant", "cosine" (over epochs), "cosine-minutes"
+    lr: float = 3e-3  # the peak, with a cosine schedule
+    lr_schedule: str = "cosine-minutes"  # "constant", "cosine" (over epochs), "cosine-minutes"
     optimizer: str = "adam"  # or "adagrad" (min-char-rnn)
     clipnorm: float | None = 5.0
     clipvalue: float | None = None
-    dropout: float = 0.0
-    random_offsets: bool = False  # new window offsets each epoch
+    dropout: float = 0.1
+    random_offsets: bool = True  # new window offsets each epoch
     seed: int = 0
 
 
-# A budget shorter than this many minutes is better spent on a smaller GRU at
-# a smaller batch: it reads more characters a minute and takes more steps an
-# epoch, while the larger GRU's capacity pays only once it has had the time to
-# use it. Where the two cross was bracketed on a 2-core CPU (docs/results.md,
-# "Ahead of nanoGPT at 5 minutes"); a faster machine reaches it sooner.
+# The defaults above hold the GRU back from memorising its training text, which
+# it starts to do after about 8 minutes on a 2-core CPU: dropout, new windows
+# every epoch, and the rate decayed by the clock (at batch 32, for the
+# updates). A budget shorter than SHORT_BUDGET_MINUTES is better spent
+# otherwise: a smaller GRU reads more characters a minute, and a constant rate
+# with no dropout learns fastest while the model is far from fitting the text.
+# Where the two recipes cross was bracketed on a 2-core CPU (docs/results.md,
+# "Recipes by budget"); a faster machine reaches it sooner.
 SHORT_BUDGET_MINUTES = 7
-SHORT_BUDGET_SIZE = {"units": 256, "batch_size": 32}
+SHORT_BUDGET_RECIPE = {"units": 256, "lr": 2e-3, "lr_schedule": "constant", "dropout": 0.0,
+                       "random_offsets": False}
 
 
-def size_for_minutes(minutes):
-    """The `units` and `batch_size` a run of `minutes` gets where the options leave them open."""
+def recipe_for_minutes(minutes):
+    """The values of SHORT_BUDGET_RECIPE's options for a run of `minutes`."""
     if minutes < SHORT_BUDGET_MINUTES:
-        return dict(SHORT_BUDGET_SIZE)
-    return {"units": TrainConfig.units, "batch_size": TrainConfig.batch_size}
+        return dict(SHORT_BUDGET_RECIPE)
+    return {name: getattr(TrainConfig, name) for name in SHORT_BUDGET_RECIPE}
 
 
-# min-char-rnn (Karpathy, 2015): vanilla RNN, hidden 100, 25 steps, Adagrad 0.1,
-# every gradient clipped to [-5, 5].
+# min-char-rnn (Karpathy, 2015): vanilla RNN, hidden 100, 25 steps, Adagrad 0.1
+# at a constant rate, every gradient clipped to [-5, 5], no dropout, the same
+# windows every epoch.
 PRESETS = {
     "min-char-rnn": dict(cell="rnn", units=100, layers=1, seq_len=25, optimizer="adagrad",
-                         lr=0.1, clipvalue=5.0, clipnorm=None),
+                         lr=0.1, clipvalue=5.0, clipnorm=None, lr_schedule="constant",
+                         dropout=0.0, random_offsets=False),
 }
 
 
