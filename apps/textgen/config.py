@@ -30,14 +30,14 @@ class TrainConfig:
     seed: int = 0
 
 
-# The defaults above hold the GRU back from memorising its training text, which
-# it starts to do after about 8 minutes on a 2-core CPU: dropout, new windows
-# every epoch, and the rate decayed by the clock (at batch 32, for the
-# updates). A budget shorter than SHORT_BUDGET_MINUTES is better spent
-# otherwise: a smaller GRU reads more characters a minute, and a constant rate
-# with no dropout learns fastest while the model is far from fitting the text.
-# Where the two recipes cross was bracketed on a 2-core CPU (docs/results.md,
-# "Recipes by budget"); a faster machine reaches it sooner.
+# The defaults above hold the GRU back from memorising its training text, as
+# it does when a budget gives it the time: dropout, new windows every epoch,
+# and the rate decayed by the clock (at batch 32, for the updates). A budget
+# shorter than SHORT_BUDGET_MINUTES is better spent otherwise: a smaller GRU
+# reads more characters a minute, and a constant rate with no dropout learns
+# fastest while the model is far from fitting the text. Where the two recipes
+# cross was bracketed on a 2-core CPU (docs/results.md, "Recipes by budget");
+# a faster machine reaches it sooner.
 SHORT_BUDGET_MINUTES = 7
 SHORT_BUDGET_RECIPE = {"units": 256, "lr": 2e-3, "lr_schedule": "constant", "dropout": 0.0,
                        "random_offsets": False}
