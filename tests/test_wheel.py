@@ -154,6 +154,9 @@ def test_sample_prints_the_same_text_as_from_the_repository(installed, monkeypat
     assert from_repo.exit_code == 0, from_repo.output
     assert sample["stdout"] == from_repo.stdout
     assert sample["stdout"].startswith("ROMEO:") and len(sample["stdout"]) > 300
+    # The README's quickstart shows the pretrained model's text for this command.
+    readme = (ROOT / "README.md").read_text().split("## Quickstart", 1)[1]
+    assert f"```\n{sample['stdout']}```" in readme
     # Each says which model it took: the packaged one, and the repository's own.
     newest = _newest_versions()["textgen"]
     assert sample["stderr"].splitlines() == [
