@@ -152,6 +152,31 @@ def test_inspect_says_when_the_recorded_training_text_is_gone(tmp_path):
     assert "tiny_shakespeare" not in result.output
 
 
+def test_inspect_reads_the_installed_held_out_text_of_tiny_shakespeare(tmp_path, monkeypatch):
+    """A wheel built with its data (setup.py) installs tiny Shakespeare's
+    held-out 10%: a model trained on tiny_shakespeare is inspected on it,
+    with no --text and no download."""
+    from kerasrnn.apps.common import bundled
+    from kerasrnn.apps.textgen.generation import export
+
+    held_out = _text(seed=3)
+    vocab = sorted(set(_text() + held_out))
+    version = export(_latch_model(vocab), vocab, tmp_path / "saved_models",
+                     source={"text": None, "dataset": "tiny_shakespeare"})
+    monkeypatch.setattr(bundled, "FOLDER", tmp_path / "data")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / bundled.SHAKESPEARE_HELD_OUT).write_text(held_out)
+    result = CliRunner().invoke(main, ["textgen", "inspect", "--model", version, "--chars",
+                                       "500", "--out", tmp_path / "page"])
+    assert result.exit_code == 0, result.output
+    assert ("text: the held-out 10% of tiny Shakespeare, installed with kerasrnn (the model's"
+            " training text)") in result.stderr.splitlines()
+    # Read whole from its start: it is the held-out part already, not cut again.
+    assert "read 500 characters" in result.stdout
+    first_words = held_out.split(".")[0].split('"')[0]
+    assert first_words and first_words in (tmp_path / "page" / "index.html").read_text()
+
+
 def _chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -322,11 +322,44 @@ def test_evaluate_on_a_saved_model_and_a_keras_file(trained):
         result = _invoke("evaluate", "--model", model, "--data-dir", trained["data_dir"])
         assert result.exit_code == 0, result.output
         assert "test digits: 200" in result.output and "confusion matrix" in result.output
-        assert result.stderr.startswith(f"model: {model}")  # which model, on stderr
+        # Which data and which model, on stderr.
+        data_line, model_line = result.stderr.splitlines()[:2]
+        assert data_line == f"data: {trained['data_dir']} (test split)"
+        assert model_line.startswith(f"model: {model}")
         outputs.append(result.stdout.split("\n", 1)[1])  # all but the model line
     assert outputs[0] == outputs[1]
     accuracy = json.loads((trained["workdir"] / "results.json").read_text())["test_accuracy"]
     assert f"accuracy: {accuracy:.2%}" in outputs[0]
+
+
+def test_the_test_split_a_wheel_installs_is_read_when_no_data_dir_is_given(trained, tmp_path,
+                                                                           monkeypatch):
+    """A wheel built with its data (setup.py) installs MNIST's two test
+    files: evaluate reads them without --data-dir, as --data-dir would, and
+    only for --dataset mnist."""
+    import gzip
+    import shutil
+
+    from kerasrnn.apps.common import bundled
+
+    monkeypatch.setattr(bundled, "FOLDER", tmp_path)
+    (tmp_path / "mnist").mkdir()
+    images_name, labels_name = data.IDX_FILES["test"]
+    shutil.copyfile(trained["data_dir"] / f"{images_name}.gz",
+                    tmp_path / "mnist" / f"{images_name}.gz")
+    with gzip.open(tmp_path / "mnist" / f"{labels_name}.gz", "wb") as f:
+        f.write((trained["data_dir"] / labels_name).read_bytes())
+    model = trained["out"] / "mnist" / "1"
+    installed = _invoke("evaluate", "--model", model)
+    given = _invoke("evaluate", "--model", model, "--data-dir", trained["data_dir"])
+    assert installed.exit_code == 0 and given.exit_code == 0, (installed.output, given.output)
+    assert installed.stderr.splitlines()[0] == "data: MNIST's test split, installed with kerasrnn"
+    assert installed.stdout == given.stdout and "test digits: 200" in installed.stdout
+    # Fashion-MNIST is not installed: tensorflow-datasets, here offline.
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    monkeypatch.setattr(datasets, "network_reachable", lambda *a, **k: False)
+    fashion = _invoke("evaluate", "--model", model, "--dataset", "fashion_mnist")
+    assert fashion.exit_code == 1 and "fashion_mnist is not downloaded yet" in fashion.output
 
 
 def test_plot_writes_the_grid(trained, tmp_path):

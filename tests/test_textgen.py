@@ -513,6 +513,26 @@ def test_a_time_budget_that_cuts_an_epoch_says_so(corpus, tmp_path):
     assert json.loads((tmp_path / "run" / "results.json").read_text())["last_epoch_partial"]
 
 
+def test_evaluate_reads_the_installed_held_out_text_as_it_reads_the_whole(trained, tmp_path,
+                                                                          monkeypatch):
+    """A wheel built with its data (setup.py) installs tiny Shakespeare's
+    held-out 10%: with no --text, evaluate reads it, and measures what
+    --text gives on the whole text from which it was cut."""
+    from kerasrnn.apps.common import bundled
+
+    text = trained["corpus"].read_text(encoding="utf-8")
+    monkeypatch.setattr(bundled, "FOLDER", tmp_path)
+    (tmp_path / bundled.SHAKESPEARE_HELD_OUT).write_text(
+        text[int(len(text) * (1 - data.VALIDATION_FRACTION)):], encoding="utf-8")
+    installed = _invoke("evaluate", "--model", trained["version"])
+    whole = _invoke("evaluate", "--model", trained["version"], "--text", trained["corpus"])
+    assert installed.exit_code == 0 and whole.exit_code == 0, (installed.output, whole.output)
+    assert installed.stderr.splitlines()[0] == (
+        "text: the held-out 10% of tiny Shakespeare, installed with kerasrnn")
+    assert whole.stderr.splitlines()[0] == f"text: {trained['corpus']}"
+    assert installed.stdout == whole.stdout and "loss: " in installed.stdout
+
+
 NEW_CELLS = ["layernorm-lstm", "layernorm-gru", "layernorm-rnn", "peephole-lstm", "mingru",
              "minlstm"]
 

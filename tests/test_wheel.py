@@ -1,10 +1,13 @@
 """The package as users install it: a wheel, run from an empty folder.
 
-The wheel is built from the checkout and installed with `pip install
---no-deps --target` beside the test environment's own dependencies. Its
-commands run in a process whose working folder is empty and from which the
-checkout's editable install is removed, so that every module, model and
-sample digit comes from the wheel.
+The wheel is built from the checkout with its data (setup.py's
+KERASRNN_BUNDLE_DATA: the real tiny Shakespeare and MNIST test split where
+this machine has them, else a made-up text and the ten sample digits in the
+same layout) and installed with `pip install --no-deps --target` beside the
+test environment's own dependencies. Its commands run in a process whose
+working folder is empty and from which the checkout's editable install is
+removed, so that every module, model, sample digit and data file comes from
+the wheel.
 """
 
 import gzip
@@ -19,6 +22,10 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+REAL_DATA = all((SHARED_DATA / name).is_file() for name in (
+    "tinyshakespeare/input.txt", "mnist/t10k-images-idx3-ubyte.gz",
+    "mnist/t10k-labels-idx1-ubyte.gz"))
 
 # Runs several `kerasrnn` commands from the wheel in one process (TensorFlow
 # starts once), after taking the editable install's import hook (setuptools'
@@ -48,8 +55,31 @@ def _newest_versions():
     }
 
 
+def _sample_digits():
+    from PIL import Image
+
+    samples = sorted((ROOT / "apps/mnist/samples").glob("*.png"))
+    images = np.stack([np.asarray(Image.open(p)) for p in samples]).astype(np.uint8)
+    labels = np.array([int(p.stem.rsplit("_", 1)[1]) for p in samples], np.uint8)
+    return images, labels
+
+
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory):
+def data_to_bundle(tmp_path_factory):
+    """The folder the wheel is built with (KERASRNN_BUNDLE_DATA)."""
+    if REAL_DATA:
+        return SHARED_DATA
+    folder = tmp_path_factory.mktemp("data")
+    (folder / "tinyshakespeare").mkdir()
+    rng = np.random.default_rng(0)
+    words = ["to", "be", "or", "not", "that", "is", "the", "question", "ROMEO:", "\n"]
+    (folder / "tinyshakespeare" / "input.txt").write_text(" ".join(rng.choice(words, 4000)))
+    _write_idx(folder / "mnist", *_sample_digits())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory, data_to_bundle):
     import shutil
 
     out = tmp_path_factory.mktemp("wheel")
@@ -61,6 +91,7 @@ def wheel(tmp_path_factory):
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
          "--wheel-dir", str(out / "dist"), str(source)],
         check=True, capture_output=True, text=True,
+        env={**os.environ, "KERASRNN_BUNDLE_DATA": str(data_to_bundle)},
     )
     (built,) = (out / "dist").glob("kerasrnn-*.whl")
     target = out / "site"
@@ -88,13 +119,8 @@ SAMPLE = ["textgen", "sample", "--prompt", "ROMEO:", "--length", "300", "--seed"
 @pytest.fixture(scope="module")
 def installed(wheel, tmp_path_factory):
     """The commands' results, run from the wheel in an empty folder."""
-    from PIL import Image
-
     tmp = tmp_path_factory.mktemp("user")
-    samples = sorted((ROOT / "apps/mnist/samples").glob("*.png"))
-    images = np.stack([np.asarray(Image.open(p)) for p in samples]).astype(np.uint8)
-    labels = np.array([int(p.stem.rsplit("_", 1)[1]) for p in samples], np.uint8)
-    _write_idx(tmp / "idx", images, labels)
+    _write_idx(tmp / "idx", *_sample_digits())
     work = tmp / "empty"
     work.mkdir()
     commands = {
@@ -102,6 +128,9 @@ def installed(wheel, tmp_path_factory):
         "predict": ["mnist", "predict"],
         "evaluate": ["mnist", "evaluate", "--data-dir", str(tmp / "idx")],
         "check": ["serving", "check"],
+        # No arguments: the data the wheel carries.
+        "evaluate installed digits": ["mnist", "evaluate"],
+        "evaluate installed text": ["textgen", "evaluate"],
     }
     _, target = wheel
     run = subprocess.run(
@@ -202,6 +231,49 @@ def test_evaluate_and_serving_check_on_the_packaged_models(installed):
     for model, newest in _newest_versions().items():
         assert f"{model}/{newest}: loads with the session loader (tag serve)" in check
     assert list(installed["work"].iterdir()) == []  # nothing written where the user stands
+def _readme_figure(command):
+    """The figure the README's results table gives for the pretrained model of `command`."""
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith(f"| `{command}") and "the pretrained model)" in line:
+            return line.rstrip(" |").rsplit("| ", 1)[1].strip("*")
+    raise AssertionError(f"no row of the README's results for the pretrained {command}")
+
+
+def test_the_commands_read_the_data_the_wheel_carries(wheel, installed, data_to_bundle):
+    from kerasrnn.apps.textgen.data import VALIDATION_FRACTION
+
+    results = installed["results"]
+    digits, text = results["evaluate installed digits"], results["evaluate installed text"]
+    # Each says which data it read, in one line, before the model's line.
+    assert digits["stderr"].splitlines()[0] == "data: MNIST's test split, installed with kerasrnn"
+    assert text["stderr"].splitlines()[0] == (
+        "text: the held-out 10% of tiny Shakespeare, installed with kerasrnn")
+    # The wheel holds the part of the text that training holds out, and the
+    # test split's files unchanged.
+    built, _ = wheel
+    source = (data_to_bundle / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8")
+    with zipfile.ZipFile(built) as archive:
+        held_out = archive.read("kerasrnn/data/tiny_shakespeare_held_out.txt").decode("utf-8")
+        for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+            assert (archive.read(f"kerasrnn/data/mnist/{name}")
+                    == (data_to_bundle / "mnist" / name).read_bytes())
+    assert held_out == source[int(len(source) * (1 - VALIDATION_FRACTION)):]
+    if REAL_DATA:
+        # The README's results for the pretrained models, offline, with no arguments.
+        accuracy = _readme_figure("kerasrnn mnist train")
+        loss = _readme_figure("kerasrnn textgen train")
+        assert "test digits: 10,000" in digits["stdout"]
+        assert f"accuracy: {accuracy}\n" in digits["stdout"], (accuracy, digits["stdout"])
+        assert f"loss: {loss} nats/char" in text["stdout"], (loss, text["stdout"])
+        # The README's install section shows the same two lines.
+        readme = (ROOT / "README.md").read_text()
+        assert f"# accuracy: {accuracy}\n" in readme and f"# loss: {loss} nats/char\n" in readme
+    else:
+        # The ten digits, as `--data-dir` with the same files reads them.
+        assert digits["stdout"] == results["evaluate"]["stdout"]
+        assert "held-out characters: " in text["stdout"]
+
+
 def test_setup_cfg_lists_every_package():
     import configparser
 

@@ -16,12 +16,16 @@ DEFAULTS = TrainConfig()
 MAX_GRID_SIDE = 20  # plot: 20 x 20 digits is the most a page shows legibly
 
 
-def _data_options(command):
+def _data_options(command, test_split_only=False):
+    default = "tensorflow-datasets, which downloads once."
+    if test_split_only:
+        default = ("MNIST's test split installed with kerasrnn where the wheel carries it,"
+                   " else " + default)
     command = click.option(
         "--data-dir",
         type=click.Path(path_type=Path),
         help="Folder with the four MNIST IDX files (gzipped or not); no network needed."
-        " Default: tensorflow-datasets, which downloads once.",
+        " Default: " + default,
     )(command)
     command = click.option(
         "--dataset",
@@ -31,6 +35,19 @@ def _data_options(command):
         help="tensorflow-datasets dataset, used when --data-dir is not given.",
     )(command)
     return command
+
+
+def _test_data_options(command):
+    return _data_options(command, test_split_only=True)
+
+
+def _test_split(dataset, data_dir):
+    """The test split's images and labels, saying on stderr where they come from."""
+    from kerasrnn.apps.mnist import data
+
+    images, labels, origin = data.load_test_split(dataset, data_dir)
+    click.echo(f"data: {origin}", err=True)
+    return images, labels
 
 
 @click.group(cls=quiet.Group)
@@ -102,7 +119,7 @@ def train(resume, restart, workdir, out, logdir, strategy, jit, **config):
 
 @mnist.command()
 @options.model("mnist")
-@_data_options
+@_test_data_options
 def evaluate(model_path, dataset, data_dir):
     """Loss, accuracy, per-class accuracy and confusion matrix on the test split.
 
@@ -118,7 +135,7 @@ def evaluate(model_path, dataset, data_dir):
     from kerasrnn.apps.mnist import data
     from kerasrnn.apps.mnist.model import load_classifier
 
-    images, labels = data.load("test", dataset, data_dir)
+    images, labels = _test_split(dataset, data_dir)
     classifier = load_classifier(model_path)
     probabilities = classifier.predict(data.to_float(images))
     predictions = probabilities.argmax(axis=-1)
@@ -144,7 +161,7 @@ def evaluate(model_path, dataset, data_dir):
 
 @mnist.command()
 @options.model("mnist")
-@_data_options
+@_test_data_options
 @click.option("--rows", type=click.IntRange(1, MAX_GRID_SIDE), default=3, show_default=True)
 @click.option("--cols", type=click.IntRange(1, MAX_GRID_SIDE), default=5, show_default=True)
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True,
@@ -165,7 +182,7 @@ def plot(model_path, dataset, data_dir, rows, cols, offset, out):
     from kerasrnn.apps.mnist.plot import prediction_grid
 
     check_writable(out.parent, "--out")
-    images, labels = data.load("test", dataset, data_dir)
+    images, labels = _test_split(dataset, data_dir)
     chosen = slice(offset, offset + rows * cols)
     images, labels = data.to_float(images[chosen]), labels[chosen]
     if len(images) == 0:
@@ -226,7 +243,7 @@ def _explain_usage(images, indices, **_):
 
 @mnist.command()
 @options.model("mnist")
-@_data_options
+@_test_data_options
 @click.argument("images", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--index", "indices", type=click.IntRange(min=0), multiple=True,
               help="A test digit by its index in the test split (repeatable).")
@@ -260,7 +277,7 @@ def explain(model_path, dataset, data_dir, images, indices, out):
         pixels = np.stack([load_digit(path)[0] for path in images])
         titles = [str(path.name) for path in images]
     else:
-        test_images, labels = data.load("test", dataset, data_dir)
+        test_images, labels = _test_split(dataset, data_dir)
         if max(indices) >= len(test_images):
             raise UserError(f"--index {max(indices)}: the test split has {len(test_images)}"
                             " digits")

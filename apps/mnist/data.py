@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from kerasrnn.apps.common import bundled
 from kerasrnn.apps.common.datasets import tfds_load
 from kerasrnn.errors import UserError
 
@@ -94,6 +95,22 @@ def load(split, dataset="mnist", data_dir=None):
     if data_dir is not None:
         return load_idx(data_dir, split)
     return load_tfds(dataset, split)
+
+
+def load_test_split(dataset="mnist", data_dir=None):
+    """The test split that evaluate, plot and explain read, and where it came from.
+
+    From `data_dir` if given; else, for MNIST, the copy a wheel built with
+    its data installs (setup.py), which needs no download; else
+    tensorflow-datasets. Returns `(images, labels, origin)`, `origin` a few
+    words for the user.
+    """
+    if data_dir is not None:
+        return (*load_idx(data_dir, "test"), f"{data_dir} (test split)")
+    installed = bundled.mnist_test()
+    if dataset == "mnist" and installed is not None:
+        return (*load_idx(installed, "test"), "MNIST's test split, installed with kerasrnn")
+    return (*load_tfds(dataset, "test"), f"tensorflow-datasets' {dataset} (test split)")
 
 
 def to_float(images):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasrnn.apps.common import bundled
 from kerasrnn.apps.common.datasets import tfds_load
 from kerasrnn.errors import UserError
 
@@ -43,6 +44,24 @@ def tfds_text(name="tiny_shakespeare"):
     return "".join(
         example["text"].decode("utf-8") for split in splits for example in tfds.as_numpy(split)
     )
+
+
+def evaluation_text(path=None, dataset="tiny_shakespeare", from_start=False):
+    """The text that evaluate and inspect read: `(text, held_out_only, origin)`.
+
+    From the file `path` if given; else, for tiny Shakespeare's held-out
+    part, the copy a wheel built with its data installs (setup.py), which
+    needs no download; else tensorflow-datasets' `dataset`, whole.
+    `held_out_only` says the text is already the held-out last 10% (not to
+    be cut again); `origin` says in a few words where it came from.
+    """
+    if path is not None:
+        return read_text(path), False, str(path)
+    installed = bundled.shakespeare_held_out()
+    if dataset == "tiny_shakespeare" and installed is not None and not from_start:
+        return (read_text(installed), True,
+                "the held-out 10% of tiny Shakespeare, installed with kerasrnn")
+    return tfds_text(dataset), False, f"tensorflow-datasets' {dataset}"
 
 
 def vocabulary(text):
