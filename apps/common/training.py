@@ -176,6 +176,14 @@ def fit_resumable(model, train_data, val_data, epochs, workdir, epoch_seeds, mon
         keras.callbacks.TerminateOnNaN(),
         *extra_callbacks,
     ]
+    # With no distribution strategy, Keras creates the optimizer's variables
+    # while tracing the first training step, and a tf.function that creates
+    # variables is traced a second time, a few seconds each for a recurrent
+    # model. Created here, the step is traced once (the compiled metrics
+    # must be objects made before `fit` for the same reason).
+    if not model.optimizer.built:
+        with model.distribute_strategy.scope():
+            model.optimizer.build(model.trainable_variables)
     try:
         # shuffle=False: the datasets order themselves by epoch (EpochSeeds), and
         # Keras warns that its default shuffle=True is ignored for a tf.data input.

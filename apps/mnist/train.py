@@ -72,7 +72,10 @@ def run(config, *, workdir, out, logdir=None, resume=False, restart=False, strat
             model.compile(
                 optimizer=keras.optimizers.Adam(_learning_rate(config.lr, config.schedule, steps)),
                 loss="sparse_categorical_crossentropy",
-                metrics=["accuracy"],
+                # An object, not the string "accuracy": Keras makes the string's
+                # metric, and its variables, while tracing the first training
+                # step, which then has to be traced again (fit_resumable).
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
                 jit_compile=jit,
             )
         click.echo(f"model: {model.name}, {model.count_params():,} parameters")
