@@ -149,12 +149,20 @@ def test_training_reports_loss_and_exports(trained):
     assert results["characters"] == steps * 32 * 50 > 0
 
 
-def test_time_budget_stops_training(corpus, tmp_path):
+def test_time_budget_stops_training(corpus, tmp_path, monkeypatch):
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    # Python runs train_step only while TensorFlow traces it.
+    traced, train_step = [], TensorFlowTrainer.train_step
+    monkeypatch.setattr(TensorFlowTrainer, "train_step",
+                        lambda self, data: traced.append(1) or train_step(self, data))
     result = _invoke("train", "--text", corpus, "--units", "8", "--epochs", "50", "--minutes",
                      "0.001", "--seq-len", "50", "--workdir", tmp_path / "w", "--out",
                      tmp_path / "sm")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "w" / "results.json").read_text())["epochs"] == 1
+    # Traced once: the optimizer's variables exist before the first step.
+    assert len(traced) == 1
 
 
 # The settings each budget gets: (units, batch_size, lr, lr_schedule, dropout, random_offsets).
