@@ -167,7 +167,7 @@ def test_time_budget_stops_training(corpus, tmp_path, monkeypatch):
 
 # The settings each budget gets: (units, batch_size, lr, lr_schedule, dropout, random_offsets).
 SHORT = (256, 32, 2e-3, "constant", 0.0, False)
-LONG = (512, 32, 3e-3, "cosine-minutes", 0.1, True)
+LONG = (384, 32, 3e-3, "cosine-minutes", 0.1, True)
 
 
 @pytest.mark.parametrize(("args", "expected"), [
@@ -177,7 +177,7 @@ LONG = (512, 32, 3e-3, "cosine-minutes", 0.1, True)
     (["--minutes", "7"], LONG),
     ([], LONG),  # the default 20 minutes
     (["--lr", "1e-3", "--lr-schedule", "constant", "--fixed-offsets", "--batch-size", "16"],
-     (512, 16, 1e-3, "constant", 0.1, False)),
+     (384, 16, 1e-3, "constant", 0.1, False)),
     # The preset sets all but the batch.
     (["--minutes", "5", "--preset", "min-char-rnn"], (100, 32, 0.1, "constant", 0.0, False)),
     (["--preset", "min-char-rnn"], (100, 32, 0.1, "constant", 0.0, False)),

@@ -114,7 +114,7 @@ def textgen():
 def train(preset, resume, restart, workdir, out, strategy, **config):
     """Train on a text, keep the best epoch, and export a SavedModel that writes text.
 
-    Defaults: a GRU of 512 units over a 64-dimensional embedding, windows of
+    Defaults: a GRU of 384 units over a 64-dimensional embedding, windows of
     100 characters, batch 32, dropout 0.1, new windows every epoch, Adam 3e-3
     decayed to a tenth by the clock, gradient norms clipped to 5, 20
     minutes. For a budget under 7 minutes, where the options leave them

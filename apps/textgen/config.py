@@ -14,7 +14,7 @@ class TrainConfig:
     text: Path | None = None  # a UTF-8 file; None: the tensorflow-datasets text
     dataset: str = "tiny_shakespeare"
     cell: str = "gru"  # a --cell name (choices.CELLS)
-    units: int = 512
+    units: int = 384
     layers: int = 1
     seq_len: int = 100  # characters per training window (truncated BPTT)
     batch_size: int = 32
@@ -32,7 +32,9 @@ class TrainConfig:
 
 # The defaults above hold the GRU back from memorising its training text, as
 # it does when a budget gives it the time: dropout, new windows every epoch,
-# and the rate decayed by the clock (at batch 32, for the updates). A budget
+# and the rate decayed by the clock (at batch 32, for the updates). Its width
+# trades capacity for characters read in the budget: 384 units ended lower at
+# 20 minutes than 512 (docs/results.md, "Recipes by budget"). A budget
 # shorter than SHORT_BUDGET_MINUTES is better spent otherwise: a smaller GRU
 # reads more characters a minute, and a constant rate with no dropout learns
 # fastest while the model is far from fitting the text. Where the two recipes
