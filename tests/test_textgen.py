@@ -149,7 +149,7 @@ def test_training_reports_loss_and_exports(trained):
     assert results["characters"] == steps * 32 * 50 > 0
 
 
-def test_time_budget_stops_training(corpus, tmp_path, monkeypatch):
+def test_time_budget_stops_training_and_the_step_is_traced_once(corpus, tmp_path, monkeypatch):
     from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
 
     # Python runs train_step only while TensorFlow traces it.
