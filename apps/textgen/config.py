@@ -33,8 +33,8 @@ class TrainConfig:
 # The defaults above hold the GRU back from memorising its training text, as
 # it does when a budget gives it the time: dropout, new windows every epoch,
 # and the rate decayed by the clock (at batch 32, for the updates). Its width
-# trades capacity for characters read in the budget: 384 units ended lower at
-# 20 minutes than 512 (docs/results.md, "Recipes by budget"). A budget
+# trades capacity for characters read in the budget (docs/results.md,
+# "Recipes by budget", compares widths at 20 minutes). A budget
 # shorter than SHORT_BUDGET_MINUTES is better spent otherwise: a smaller GRU
 # reads more characters a minute, and a constant rate with no dropout learns
 # fastest while the model is far from fitting the text. Where the two recipes
