@@ -179,12 +179,20 @@ def _train(tmp_path, name, *extra, data_dir):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One small GRU trained on 600 real (or made-up) digits, shared by the tests below."""
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
     tmp_path = tmp_path_factory.mktemp("mnist")
     data_dir = _small_mnist(tmp_path / "data")
-    result, workdir, out = _train(tmp_path, "run", *PLAIN, "--logdir", tmp_path / "tb",
-                                  data_dir=data_dir)
+    # Python runs train_step only while TensorFlow traces it.
+    traced, train_step = [], TensorFlowTrainer.train_step
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TensorFlowTrainer, "train_step",
+                      lambda self, data: traced.append(1) or train_step(self, data))
+        result, workdir, out = _train(tmp_path, "run", *PLAIN, "--logdir", tmp_path / "tb",
+                                      data_dir=data_dir)
     assert result.exit_code == 0, result.output
-    return dict(tmp=tmp_path, data_dir=data_dir, workdir=workdir, out=out, output=result.output)
+    return dict(tmp=tmp_path, data_dir=data_dir, workdir=workdir, out=out, output=result.output,
+                traces=len(traced))
 
 
 def test_training_reports_exports_and_keeps_the_best_epoch(trained):
@@ -201,6 +209,9 @@ def test_training_reports_exports_and_keeps_the_best_epoch(trained):
     assert (trained["out"] / "models.config").is_file()
     assert not (workdir / "backup").exists()  # a finished run leaves no backup
     assert list((trained["tmp"] / "tb").rglob("events.out.tfevents.*"))  # TensorBoard logs
+    # Traced once: the optimizer's variables and the accuracy metric exist
+    # before the first step.
+    assert trained["traces"] == 1
 
 
 def test_saved_model_runs_in_saved_model_cli_like_tf_serving(trained, tmp_path):
