@@ -1,3 +1,4 @@
+import contextlib
 import json
 import os
 import socket
@@ -33,6 +34,25 @@ def on_backend():
         return done
 
     return run
+
+
+@contextlib.contextmanager
+def _traces_of_train_step():
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    # Python runs train_step only while TensorFlow traces it.
+    traced, train_step = [], TensorFlowTrainer.train_step
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TensorFlowTrainer, "train_step",
+                      lambda self, data: traced.append(1) or train_step(self, data))
+        yield traced
+
+
+@pytest.fixture(scope="session")
+def traces_of_train_step():
+    """`with traces_of_train_step() as traced:` counts in `len(traced)` how
+    often TensorFlow traces Keras's training step inside the block."""
+    return _traces_of_train_step
 
 
 @pytest.fixture(autouse=True)

@@ -177,17 +177,11 @@ def _train(tmp_path, name, *extra, data_dir):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, traces_of_train_step):
     """One small GRU trained on 600 real (or made-up) digits, shared by the tests below."""
-    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
-
     tmp_path = tmp_path_factory.mktemp("mnist")
     data_dir = _small_mnist(tmp_path / "data")
-    # Python runs train_step only while TensorFlow traces it.
-    traced, train_step = [], TensorFlowTrainer.train_step
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(TensorFlowTrainer, "train_step",
-                      lambda self, data: traced.append(1) or train_step(self, data))
+    with traces_of_train_step() as traced:
         result, workdir, out = _train(tmp_path, "run", *PLAIN, "--logdir", tmp_path / "tb",
                                       data_dir=data_dir)
     assert result.exit_code == 0, result.output

@@ -149,16 +149,12 @@ def test_training_reports_loss_and_exports(trained):
     assert results["characters"] == steps * 32 * 50 > 0
 
 
-def test_time_budget_stops_training_and_the_step_is_traced_once(corpus, tmp_path, monkeypatch):
-    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
-
-    # Python runs train_step only while TensorFlow traces it.
-    traced, train_step = [], TensorFlowTrainer.train_step
-    monkeypatch.setattr(TensorFlowTrainer, "train_step",
-                        lambda self, data: traced.append(1) or train_step(self, data))
-    result = _invoke("train", "--text", corpus, "--units", "8", "--epochs", "50", "--minutes",
-                     "0.001", "--seq-len", "50", "--workdir", tmp_path / "w", "--out",
-                     tmp_path / "sm")
+def test_time_budget_stops_training_and_the_step_is_traced_once(corpus, tmp_path,
+                                                                traces_of_train_step):
+    with traces_of_train_step() as traced:
+        result = _invoke("train", "--text", corpus, "--units", "8", "--epochs", "50",
+                         "--minutes", "0.001", "--seq-len", "50", "--workdir", tmp_path / "w",
+                         "--out", tmp_path / "sm")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "w" / "results.json").read_text())["epochs"] == 1
     # Traced once: the optimizer's variables exist before the first step.
