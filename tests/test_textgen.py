@@ -40,8 +40,9 @@ def corpus(tmp_path_factory):
 def trained(corpus, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("textgen")
     # An LSTM: its two state tensors (h, c) are the harder case for the generator.
-    result = _invoke("train", "--text", corpus, "--cell", "lstm", "--units", "32", "--epochs",
-                     "2", "--seq-len", "50", "--batch-size", "32", "--lr", "0.01",
+    # One layer: the tests below write its step state out by hand.
+    result = _invoke("train", "--text", corpus, "--cell", "lstm", "--units", "32", "--layers",
+                     "1", "--epochs", "2", "--seq-len", "50", "--batch-size", "32", "--lr", "0.01",
                      "--workdir", tmp / "run", "--out", tmp / "saved_models", "--seed", "1")
     assert result.exit_code == 0, result.output
     return dict(tmp=tmp, corpus=corpus, workdir=tmp / "run", out=tmp / "saved_models",
@@ -161,22 +162,27 @@ def test_time_budget_stops_training_and_the_step_is_traced_once(corpus, tmp_path
     assert len(traced) == 1
 
 
-# The settings each budget gets: (units, batch_size, lr, lr_schedule, dropout, random_offsets).
-SHORT = (256, 32, 2e-3, "constant", 0.0, False)
-LONG = (384, 32, 3e-3, "cosine-minutes", 0.1, True)
+# The settings each budget gets: (units, layers, batch_size, lr, lr_schedule, dropout,
+# random_offsets).
+SHORT = (256, 1, 32, 2e-3, "constant", 0.0, False)
+MIDDLE = (384, 1, 32, 3e-3, "cosine-minutes", 0.1, True)
+LONG = (384, 2, 32, 3e-3, "cosine-minutes", 0.3, True)
 
 
 @pytest.mark.parametrize(("args", "expected"), [
     (["--minutes", "5"], SHORT),  # the smaller GRU, learning at full speed
     (["--minutes", "6.9", "--units", "100", "--dropout", "0.2"],
-     (100,) + SHORT[1:4] + (0.2, False)),  # what is given is kept
-    (["--minutes", "7"], LONG),
+     (100,) + SHORT[1:5] + (0.2, False)),  # what is given is kept
+    (["--minutes", "7"], MIDDLE),
+    (["--minutes", "19.9"], MIDDLE),
+    (["--minutes", "20"], LONG),
     ([], LONG),  # the default 20 minutes
+    (["--minutes", "60", "--layers", "1"], (384, 1) + LONG[2:]),
     (["--lr", "1e-3", "--lr-schedule", "constant", "--fixed-offsets", "--batch-size", "16"],
-     (384, 16, 1e-3, "constant", 0.1, False)),
+     (384, 2, 16, 1e-3, "constant", 0.3, False)),
     # The preset sets all but the batch.
-    (["--minutes", "5", "--preset", "min-char-rnn"], (100, 32, 0.1, "constant", 0.0, False)),
-    (["--preset", "min-char-rnn"], (100, 32, 0.1, "constant", 0.0, False)),
+    (["--minutes", "5", "--preset", "min-char-rnn"], (100, 1, 32, 0.1, "constant", 0.0, False)),
+    (["--preset", "min-char-rnn"], (100, 1, 32, 0.1, "constant", 0.0, False)),
 ])
 def test_the_budget_picks_the_settings_the_options_leave_open(args, expected, monkeypatch):
     from kerasrnn.apps.textgen import train
@@ -186,8 +192,8 @@ def test_the_budget_picks_the_settings_the_options_leave_open(args, expected, mo
     result = _invoke("train", *args)
     assert result.exit_code == 0, result.output
     [config] = configs
-    assert (config.units, config.batch_size, config.lr, config.lr_schedule, config.dropout,
-            config.random_offsets) == expected
+    assert (config.units, config.layers, config.batch_size, config.lr, config.lr_schedule,
+            config.dropout, config.random_offsets) == expected
 
 
 def test_two_workers_stop_together_at_the_time_budget(corpus, tmp_path, two_workers):
@@ -546,8 +552,9 @@ def new_cells(corpus, tmp_path_factory):
     """One tiny model of each layer-normalized, peephole and minimal cell, exported."""
     tmp = tmp_path_factory.mktemp("new-cells")
     for cell in NEW_CELLS:
-        result = _invoke("train", "--text", corpus, "--cell", cell, "--units", "8", "--epochs",
-                         "1", "--seq-len", "25", "--batch-size", "64", "--workdir",
+        # One layer: the tests below count one layer's gates and states.
+        result = _invoke("train", "--text", corpus, "--cell", cell, "--units", "8", "--layers",
+                         "1", "--epochs", "1", "--seq-len", "25", "--batch-size", "64", "--workdir",
                          tmp / cell, "--out", tmp / "saved_models", "--seed", "1")
         assert result.exit_code == 0, result.output
     return tmp

@@ -10,6 +10,8 @@ import click
 
 from kerasrnn.apps.common import commands, options, quiet
 from kerasrnn.apps.textgen.config import (
+    LONG_BUDGET_MINUTES,
+    MIDDLE_BUDGET_RECIPE,
     PRESETS,
     SHORT_BUDGET_MINUTES,
     SHORT_BUDGET_RECIPE,
@@ -25,8 +27,17 @@ INT32_MAX = 2**31 - 1  # `length` and `seed` are int32 inputs of the SavedModel
 
 def _by_budget(name, show=str):
     """Help's words for the default of `name`, one of the options the budget sets."""
-    return (f"Default: {show(getattr(DEFAULTS, name))}; {show(SHORT_BUDGET_RECIPE[name])}"
-            f" for --minutes under {SHORT_BUDGET_MINUTES}.")
+    short, middle, long = (SHORT_BUDGET_RECIPE[name], MIDDLE_BUDGET_RECIPE[name],
+                           getattr(DEFAULTS, name))
+    if middle == long:
+        return (f"Default: {show(long)} for --minutes {SHORT_BUDGET_MINUTES} or more,"
+                f" {show(short)} under.")
+    if short == middle:
+        return (f"Default: {show(long)} for --minutes {LONG_BUDGET_MINUTES} or more,"
+                f" {show(short)} under.")
+    return (f"Default: {show(long)} for --minutes {LONG_BUDGET_MINUTES} or more,"
+            f" {show(middle)} from {SHORT_BUDGET_MINUTES}, {show(short)} under"
+            f" {SHORT_BUDGET_MINUTES}.")
 
 
 def _text_options(command, evaluating=False):
@@ -77,7 +88,8 @@ def textgen():
 @options.cell(DEFAULTS.cell)
 @click.option("--units", type=click.IntRange(min=1),
               help=f"Units of each recurrent layer. {_by_budget('units')}")
-@click.option("--layers", type=click.IntRange(1, 3), default=DEFAULTS.layers, show_default=True)
+@click.option("--layers", type=click.IntRange(1, 3),
+              help=f"Recurrent layers, stacked. {_by_budget('layers')}")
 @click.option("--seq-len", type=click.IntRange(min=1), default=DEFAULTS.seq_len,
               show_default=True,
               help="Characters per training window (truncated back-propagation).")
@@ -114,13 +126,14 @@ def textgen():
 def train(preset, resume, restart, workdir, out, strategy, **config):
     """Train on a text, keep the best epoch, and export a SavedModel that writes text.
 
-    Defaults: a GRU of 384 units over a 64-dimensional embedding, windows of
-    100 characters, batch 32, dropout 0.1, new windows every epoch, Adam 3e-3
-    decayed to a tenth by the clock, gradient norms clipped to 5, 20
-    minutes. For a budget under 7 minutes, where the options leave them
-    open: 256 units, Adam 2e-3 at a constant rate, no dropout, the same
-    windows every epoch, which learn more in so little time. The last 10% of
-    the text is held out for validation. Every folder the run writes is
+    Defaults: 20 minutes of two GRU layers of 384 units over a 64-dimensional
+    embedding, windows of 100 characters, batch 32, dropout 0.3, new windows
+    every epoch, Adam 3e-3 decayed to a tenth by the clock, gradient norms
+    clipped to 5. A shorter budget changes what the options leave open: from
+    7 minutes, one layer with dropout 0.1, which reads twice the text a
+    minute; under 7, one layer of 256 units, Adam 2e-3 at a constant rate,
+    no dropout and the same windows every epoch, which learn more in so
+    little time. The last 10% of the text is held out for validation. Every folder the run writes is
     checked before training starts; a killed run continues with --resume.
 
     \b

@@ -15,7 +15,7 @@ class TrainConfig:
     dataset: str = "tiny_shakespeare"
     cell: str = "gru"  # a --cell name (choices.CELLS)
     units: int = 384
-    layers: int = 1
+    layers: int = 2
     seq_len: int = 100  # characters per training window (truncated BPTT)
     batch_size: int = 32
     epochs: int = 50  # an upper bound: `minutes` usually ends the run first
@@ -25,30 +25,35 @@ class TrainConfig:
     optimizer: str = "adam"  # or "adagrad" (min-char-rnn)
     clipnorm: float | None = 5.0
     clipvalue: float | None = None
-    dropout: float = 0.1
+    dropout: float = 0.3
     random_offsets: bool = True  # new window offsets each epoch
     seed: int = 0
 
 
-# The defaults above hold the GRU back from memorising its training text, as
-# it does when a budget gives it the time: dropout, new windows every epoch,
-# and the rate decayed by the clock (at batch 32, for the updates). Its width
-# trades capacity for characters read in the budget (docs/results.md,
-# "Recipes by budget", compares widths at 20 minutes). A budget
-# shorter than SHORT_BUDGET_MINUTES is better spent otherwise: a smaller GRU
-# reads more characters a minute, and a constant rate with no dropout learns
-# fastest while the model is far from fitting the text. Where the two recipes
-# cross was bracketed on a 2-core CPU (docs/results.md, "Recipes by budget");
-# a faster machine reaches it sooner.
+# The settings a time budget decides, where the options leave them open.
+# From 20 minutes on (the defaults above, the hour's recipe): two GRU layers
+# of 384, held back from memorising their training text by dropout 0.3, new
+# windows every epoch and the rate decayed by the clock. Under that, one
+# layer with dropout 0.1 reads twice the characters a minute, which a
+# shorter budget needs more than depth. Under SHORT_BUDGET_MINUTES, a
+# smaller GRU at a constant rate with no dropout, which learns fastest while
+# the model is still far from fitting the text. Each recipe and where it
+# starts are measured on a 2-core CPU in docs/results.md ("Recipes by
+# budget"); a faster machine gets to the longer recipes sooner.
 SHORT_BUDGET_MINUTES = 7
-SHORT_BUDGET_RECIPE = {"units": 256, "lr": 2e-3, "lr_schedule": "constant", "dropout": 0.0,
-                       "random_offsets": False}
+LONG_BUDGET_MINUTES = 20
+SHORT_BUDGET_RECIPE = {"units": 256, "layers": 1, "lr": 2e-3, "lr_schedule": "constant",
+                       "dropout": 0.0, "random_offsets": False}
+MIDDLE_BUDGET_RECIPE = {"units": 384, "layers": 1, "lr": 3e-3, "lr_schedule": "cosine-minutes",
+                        "dropout": 0.1, "random_offsets": True}
 
 
 def recipe_for_minutes(minutes):
-    """The values of SHORT_BUDGET_RECIPE's options for a run of `minutes`."""
+    """The values of the budget's options (SHORT_BUDGET_RECIPE's) for a run of `minutes`."""
     if minutes < SHORT_BUDGET_MINUTES:
         return dict(SHORT_BUDGET_RECIPE)
+    if minutes < LONG_BUDGET_MINUTES:
+        return dict(MIDDLE_BUDGET_RECIPE)
     return {name: getattr(TrainConfig, name) for name in SHORT_BUDGET_RECIPE}
 
 
