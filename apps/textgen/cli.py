@@ -133,8 +133,9 @@ def train(preset, resume, restart, workdir, out, strategy, **config):
     7 minutes, one layer with dropout 0.1, which reads twice the text a
     minute; under 7, one layer of 256 units, Adam 2e-3 at a constant rate,
     no dropout and the same windows every epoch, which learn more in so
-    little time. The last 10% of the text is held out for validation. Every folder the run writes is
-    checked before training starts; a killed run continues with --resume.
+    little time. The last 10% of the text is held out for validation. Every
+    folder the run writes is checked before training starts; a killed run
+    continues with --resume.
 
     \b
     Example:
