@@ -130,7 +130,7 @@ def train(preset, resume, restart, workdir, out, strategy, **config):
     embedding, windows of 100 characters, batch 32, dropout 0.3, new windows
     every epoch, Adam 3e-3 decayed to a tenth by the clock, gradient norms
     clipped to 5. A shorter budget changes what the options leave open: from
-    7 minutes, one layer with dropout 0.1, which reads twice the text a
+    7 minutes, one layer with dropout 0.1, which reads about twice the text a
     minute; under 7, one layer of 256 units, Adam 2e-3 at a constant rate,
     no dropout and the same windows every epoch, which learn more in so
     little time. The last 10% of the text is held out for validation. Every
