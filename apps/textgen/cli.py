@@ -29,12 +29,9 @@ def _by_budget(name, show=str):
     """Help's words for the default of `name`, one of the options the budget sets."""
     short, middle, long = (SHORT_BUDGET_RECIPE[name], MIDDLE_BUDGET_RECIPE[name],
                            getattr(DEFAULTS, name))
-    if middle == long:
-        return (f"Default: {show(long)} for --minutes {SHORT_BUDGET_MINUTES} or more,"
-                f" {show(short)} under.")
-    if short == middle:
-        return (f"Default: {show(long)} for --minutes {LONG_BUDGET_MINUTES} or more,"
-                f" {show(short)} under.")
+    if middle in (short, long):  # two values: where the one changes to the other
+        start = SHORT_BUDGET_MINUTES if middle == long else LONG_BUDGET_MINUTES
+        return f"Default: {show(long)} for --minutes {start} or more, {show(short)} under."
     return (f"Default: {show(long)} for --minutes {LONG_BUDGET_MINUTES} or more,"
             f" {show(middle)} from {SHORT_BUDGET_MINUTES}, {show(short)} under"
             f" {SHORT_BUDGET_MINUTES}.")
