@@ -166,7 +166,7 @@ def test_time_budget_stops_training_and_the_step_is_traced_once(corpus, tmp_path
 # random_offsets).
 SHORT = (256, 1, 32, 2e-3, "constant", 0.0, False)
 MIDDLE = (384, 1, 32, 3e-3, "cosine-minutes", 0.1, True)
-LONG = (384, 2, 32, 3e-3, "cosine-minutes", 0.3, True)
+LONG = (384, 2, 32, 3e-3, "cosine-minutes", 0.2, True)
 
 
 @pytest.mark.parametrize(("args", "expected"), [
@@ -179,7 +179,7 @@ LONG = (384, 2, 32, 3e-3, "cosine-minutes", 0.3, True)
     ([], LONG),  # the default 20 minutes
     (["--minutes", "60", "--layers", "1"], (384, 1) + LONG[2:]),
     (["--lr", "1e-3", "--lr-schedule", "constant", "--fixed-offsets", "--batch-size", "16"],
-     (384, 2, 16, 1e-3, "constant", 0.3, False)),
+     (384, 2, 16, 1e-3, "constant", 0.2, False)),
     # The preset sets all but the batch.
     (["--minutes", "5", "--preset", "min-char-rnn"], (100, 1, 32, 0.1, "constant", 0.0, False)),
     (["--preset", "min-char-rnn"], (100, 1, 32, 0.1, "constant", 0.0, False)),

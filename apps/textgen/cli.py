@@ -124,7 +124,7 @@ def train(preset, resume, restart, workdir, out, strategy, **config):
     """Train on a text, keep the best epoch, and export a SavedModel that writes text.
 
     Defaults: 20 minutes of two GRU layers of 384 units over a 64-dimensional
-    embedding, windows of 100 characters, batch 32, dropout 0.3, new windows
+    embedding, windows of 100 characters, batch 32, dropout 0.2, new windows
     every epoch, Adam 3e-3 decayed to a tenth by the clock, gradient norms
     clipped to 5. A shorter budget changes what the options leave open: from
     7 minutes, one layer with dropout 0.1, which reads about twice the text a
