@@ -40,7 +40,8 @@ class TrainConfig:
 # still far from fitting the text. docs/results.md ("Recipes by budget",
 # "Two layers at 20 minutes") has the runs on a 2-core CPU: the short and
 # middle recipes cross between 5 and 10 minutes; two layers were measured
-# at 20 and 60 minutes only, so where they start to pay is not bracketed.
+# at 20 and 60 minutes only (at 60 with dropout 0.3), so where they start
+# to pay is not bracketed.
 SHORT_BUDGET_MINUTES = 7
 LONG_BUDGET_MINUTES = 20
 SHORT_BUDGET_RECIPE = {"units": 256, "layers": 1, "lr": 2e-3, "lr_schedule": "constant",
