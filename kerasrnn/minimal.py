@@ -20,6 +20,9 @@ solved by a scan over time in one of three formulations, all exact:
   blocks in order: about 2√T loop steps;
 - `sequential_scan`: T loop steps of one multiply-add.
 
+A fourth, the layer's blocked scan, also moves the input matmul and the
+gates into the loop, a block of 8 steps at a time (`MinimalLayer._blocked_scan`).
+
 `kerasrnn.recurrent.choose_paths` picks the fastest on each backend's CPU,
 as measured by benchmarks/minimal.py (docs/speed.md, "minGRU and minLSTM"),
 and `with_written_out_gradient` gives each its backward pass: the same scan
@@ -56,11 +59,13 @@ from keras import ops, tree
 
 from kerasrnn.recurrent import (
     ASSOCIATIVE_SCAN,
+    BLOCKED_SCAN,
     CHUNKED_SCAN,
     SEQUENTIAL_SCAN,
     RecurrentCell,
     RecurrentLayer,
     first_state,
+    masked_matmul,
 )
 
 __all__ = ["MinGRUCell", "MinLSTMCell", "MinGRU", "MinLSTM", "associative_scan",
@@ -186,7 +191,12 @@ def with_written_out_gradient(scan):
     return solve
 
 
-# The formulations, by the name `kerasrnn.recurrent.choose_paths` gives them.
+# The blocked scan's block length: long enough that each block's matmul is
+# a large one, short enough that the block's gates stay in the cache.
+BLOCK_STEPS = 8
+
+# The formulations, by the name `kerasrnn.recurrent.choose_paths` gives them
+# (the blocked scan, which needs the layer's weights, is the layer's own).
 SCANS = {name: with_written_out_gradient(scan) for name, scan in (
     (ASSOCIATIVE_SCAN, associative_scan), (SEQUENTIAL_SCAN, sequential_scan),
     (CHUNKED_SCAN, chunked_scan))}
@@ -370,20 +380,20 @@ class MinimalLayer(RecurrentLayer):
         return True  # no activations to choose: the scan computes every form
 
     def _run_scan(self, formulation, sequences, initial_state, mask, training):
-        projections, _ = self._projections(sequences, initial_state, training)
         # A tensor, not a stateful layer's variable: custom gradients take tensors.
         h0 = ops.copy(tree.flatten(initial_state)[0])
         if self.go_backwards:
             # `keras.layers.RNN` reads the sequence from its end and returns
             # the outputs in that order.
-            projections = ops.flip(projections, axis=1)
+            sequences = ops.flip(sequences, axis=1)
             mask = None if mask is None else ops.flip(mask, axis=1)
-        a, b, _ = self.cell.coefficients(projections)
-        if mask is not None:  # a masked step keeps the state: a = 1, b = 0
-            keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
-            a = ops.where(keep, a, 1.0)
-            b = ops.where(keep, b, 0.0)
-        states = SCANS[formulation](a, b, h0)
+        if formulation == BLOCKED_SCAN:
+            states = self._blocked_scan(sequences, h0, mask, training)
+        else:
+            projections, _ = self._projections(sequences, initial_state, training)
+            a, b, _ = self.cell.coefficients(projections)
+            a, b = _keep_masked_steps(a, b, mask)
+            states = SCANS[formulation](a, b, h0)
         outputs = states
         if mask is not None and (self.zero_output_for_mask
                                  or keras.backend.backend() != "jax"):
@@ -396,6 +406,60 @@ class MinimalLayer(RecurrentLayer):
                 keep = ops.cast(ops.cumsum(keep, axis=1) > 0, states.dtype)
             outputs = states * ops.expand_dims(keep, -1)
         return outputs[:, -1], outputs, [states[:, -1]]
+
+    def _blocked_scan(self, sequences, h0, mask, training):
+        """Every `h_t`, in blocks of BLOCK_STEPS steps: each step of the loop
+        multiplies one block's inputs by the kernel, computes their gates and
+        runs the block's steps; differentiated by the backend.
+
+        The same work as one matmul and a scan, but each block's gates are
+        used while they are in the cache, where the whole sequence's `a` and
+        `b` would be written out to memory and read back, forward and
+        backward. On JAX's CPU this beat both the one-matmul formulations and
+        `keras.layers.RNN(cell)` for minLSTM (`scan_in_blocks`; docs/speed.md).
+        Needs a static length.
+        """
+        cell = self.cell
+        input_mask, _ = cell._dropout_masks(sequences[:, 0, :], h0, training)
+        batch, steps = ops.shape(sequences)[0], ops.shape(sequences)[1]
+        blocks = -(-steps // BLOCK_STEPS)
+        padding = blocks * BLOCK_STEPS - steps
+        keep = mask
+        if padding:  # steps that change nothing (kept out by `keep`), cut off below
+            if keep is None:
+                keep = ops.ones((batch, steps), "bool")
+            sequences = ops.pad(sequences, [[0, 0], [0, padding], [0, 0]])
+            keep = ops.pad(ops.cast(keep, "bool"), [[0, 0], [0, padding]],
+                           constant_values=False)
+
+        def per_block(x):  # (batch, time, ...) -> (blocks, BLOCK_STEPS, batch, ...)
+            x = ops.reshape(x, (batch, blocks, BLOCK_STEPS, *ops.shape(x)[2:]))
+            return ops.moveaxis(x, 0, 2)
+
+        def block(h, inputs):
+            # (BLOCK_STEPS, batch, features), and (BLOCK_STEPS, batch) where masked
+            x, keep = inputs if isinstance(inputs, tuple) else (inputs, None)
+            projections = cell.project(masked_matmul(x, cell.kernel, input_mask))
+            a, b, _ = cell.coefficients(projections)
+            a, b = _keep_masked_steps(a, b, keep)
+            states = []
+            for t in range(BLOCK_STEPS):  # unrolled: a few element-wise ops each
+                h = a[t] * h + b[t]
+                states.append(h)
+            return h, ops.stack(states)
+
+        inputs = per_block(sequences) if keep is None else (per_block(sequences), per_block(keep))
+        _, states = ops.scan(block, h0, inputs)
+        states = ops.reshape(ops.moveaxis(states, 2, 0), (batch, blocks * BLOCK_STEPS, -1))
+        return states[:, :steps]
+
+
+def _keep_masked_steps(a, b, mask):
+    """`a`, `b` with a masked step keeping the state: a = 1, b = 0."""
+    if mask is None:
+        return a, b
+    keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
+    return ops.where(keep, a, 1.0), ops.where(keep, b, 0.0)
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
@@ -445,3 +509,7 @@ class MinLSTM(MinimalLayer):
     """
 
     cell_class = family_cell = MinLSTMCell
+    # Three gates and a normalization per step: on JAX's CPU, cheaper in
+    # blocks than as whole-sequence tensors (docs/speed.md; minGRU's two
+    # were not).
+    scan_in_blocks = True

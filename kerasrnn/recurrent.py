@@ -49,8 +49,8 @@ from keras.src.backend import rnn as backend_rnn
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 __all__ = ["RecurrentCell", "GatedCell", "RecurrentLayer", "Situation", "choose_paths",
-           "FUSED", "ASSOCIATIVE_SCAN", "CHUNKED_SCAN", "SEQUENTIAL_SCAN", "WRITTEN_OUT", "LOOP",
-           "CELL"]
+           "FUSED", "ASSOCIATIVE_SCAN", "CHUNKED_SCAN", "SEQUENTIAL_SCAN", "BLOCKED_SCAN",
+           "WRITTEN_OUT", "LOOP", "CELL"]
 
 
 def masked_matmul(x, kernel, mask):
@@ -287,7 +287,8 @@ FUSED = "fused kernel"  # a backend's whole-sequence kernel (kerasrnn/kernels/)
 ASSOCIATIVE_SCAN = "associative scan"  # parallel: O(log T) deep
 CHUNKED_SCAN = "chunked scan"  # blocks of √T steps: 2√T loop steps
 SEQUENTIAL_SCAN = "sequential scan"  # T loop steps of one multiply-add
-SCANS = (ASSOCIATIVE_SCAN, CHUNKED_SCAN, SEQUENTIAL_SCAN)
+BLOCKED_SCAN = "blocked scan"  # T/8 loop steps, each a block's matmul, gates and 8 steps
+SCANS = (ASSOCIATIVE_SCAN, CHUNKED_SCAN, SEQUENTIAL_SCAN, BLOCKED_SCAN)
 WRITTEN_OUT = "written-out backward"  # the layer's loop, gradient by kerasrnn/bptt.py
 LOOP = "layer loop"  # the layer's loop, input projection hoisted, autodiff
 CELL = "cell"  # `keras.layers.RNN`'s loop over the cell's own `call`
@@ -309,6 +310,9 @@ class Situation:
     recurrent_dropout: bool  # recurrent dropout is drawn in this call
     unroll: bool
     static_length: bool  # the number of time steps is known when the graph is built
+    # The family's gates cost more than its scan (minLSTM's three): on JAX,
+    # computing them block by block, in the cache, pays (minimal.py).
+    scan_in_blocks: bool = False
 
 
 def choose_paths(s):
@@ -336,9 +340,11 @@ def choose_paths(s):
         # when the graph is built; without it, the layer's loop steps the cell.
         if not s.static_length:
             return [LOOP]
-        # The associative (parallel) scan was slower than both on every
+        # The associative (parallel) scan was slower than the others on every
         # backend's CPU: its O(log T) depth is for hardware with many cores.
-        return [CHUNKED_SCAN if s.backend == "tensorflow" else SEQUENTIAL_SCAN]
+        if s.backend == "tensorflow":
+            return [CHUNKED_SCAN]
+        return [BLOCKED_SCAN if s.backend == "jax" and s.scan_in_blocks else SEQUENTIAL_SCAN]
     if fixed_equations and s.has_fused_kernel and s.use_cudnn in ("auto", True):
         paths.append(FUSED)  # the kernels themselves decline a mask or `unroll`
     if s.use_cudnn is True:
@@ -402,6 +408,7 @@ class RecurrentLayer(keras.layers.RNN):
     family_cell = None  # the cell whose equations the fast paths compute
     has_written_out = False
     has_parallel_scan = False
+    scan_in_blocks = False  # with has_parallel_scan: see Situation
     fused_kernel = None
 
     def __init__(self, units, use_cudnn="auto", **kwargs):
@@ -470,6 +477,7 @@ class RecurrentLayer(keras.layers.RNN):
             recurrent_dropout=bool(training) and 0.0 < cell.recurrent_dropout < 1.0,
             unroll=self.unroll,
             static_length=static_length,
+            scan_in_blocks=self.scan_in_blocks,
         )
 
     def inner_loop(self, sequences, initial_state, mask, training=False):

@@ -23,7 +23,7 @@ import pytest
 
 from kerasrnn import MinGRU, MinGRUCell, MinLSTM, MinLSTMCell
 from kerasrnn.minimal import SCANS
-from kerasrnn.recurrent import CELL, LOOP, choose_paths
+from kerasrnn.recurrent import BLOCKED_SCAN, CELL, LOOP, SEQUENTIAL_SCAN, choose_paths
 
 UNITS, FEATURES, BATCH = 4, 3, 2
 KINDS = {"mingru": (MinGRUCell, MinGRU), "minlstm": (MinLSTMCell, MinLSTM)}
@@ -248,7 +248,12 @@ for kind in t.KINDS:
     with tempfile.TemporaryDirectory() as tmp:
         t.test_keras_file_round_trip_without_custom_objects(kind, Path(tmp))
     features.append(kind)
-print(json.dumps({{"backend": keras.backend.backend(), "worst": worst,
+paths = {{}}
+for kind, layer_class in (("mingru", t.MinGRU), ("minlstm", t.MinLSTM)):
+    layer = layer_class(t.UNITS)
+    layer.build((None, None, t.FEATURES))
+    paths[kind] = t.paths(layer, masked=True, training=True)
+print(json.dumps({{"backend": keras.backend.backend(), "worst": worst, "paths": paths,
                   "formulations": t.formulations_against_numpy(), "features": features}}))
 """
 
@@ -260,6 +265,11 @@ def test_the_scan_computes_what_the_loop_computes_on_other_backends(backend, on_
     run = on_backend(backend, OTHER_BACKEND.format(tests=os.path.dirname(__file__)))
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["backend"] == backend
+    # The formulation measured fastest on the backend's CPU (docs/speed.md)
+    # is the one these tests compared with the loop.
+    assert report["paths"] == {
+        "mingru": [SEQUENTIAL_SCAN],
+        "minlstm": [BLOCKED_SCAN if backend == "jax" else SEQUENTIAL_SCAN]}
     for name, worst in report["worst"].items():
         assert worst < TOLERANCE[int(name.split("/")[1])], report
     assert sorted(report["formulations"]) == sorted(SCANS)
