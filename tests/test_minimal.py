@@ -249,7 +249,7 @@ for kind in t.KINDS:
         t.test_keras_file_round_trip_without_custom_objects(kind, Path(tmp))
     features.append(kind)
 paths = {{}}
-for kind, layer_class in (("mingru", t.MinGRU), ("minlstm", t.MinLSTM)):
+for kind, (_, layer_class) in t.KINDS.items():
     layer = layer_class(t.UNITS)
     layer.build((None, None, t.FEATURES))
     paths[kind] = t.paths(layer, masked=True, training=True)
