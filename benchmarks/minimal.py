@@ -11,8 +11,8 @@ sequences of 256 features, 256 units, returning every step:
 - layer:       `kerasrnn.MinGRU` / `MinLSTM` as users get it: the scan
                formulation `kerasrnn.recurrent.choose_paths` picks for the
                backend (named in the table);
-- associative, chunked, sequential: the same layer made to run each of the
-               three formulations of kerasrnn/minimal.py;
+- associative, chunked, sequential, blocked: the same layer made to run
+               each of the four formulations of kerasrnn/minimal.py;
 - rnn(cell):   `keras.layers.RNN(MinGRUCell)`: the same cell and weights,
                one step after the other (the sequential form);
 - gru:         `kerasrnn.GRU` of the same width, for scale;
@@ -43,7 +43,8 @@ import sys
 import time
 
 BATCH, FEATURES, UNITS = 32, 256, 256
-CONTENDERS = ("layer", "associative", "chunked", "sequential", "rnn(cell)", "gru", "no scan")
+CONTENDERS = ("layer", "associative", "chunked", "sequential", "blocked", "rnn(cell)", "gru",
+              "no scan")
 
 
 def build(cell, contender, steps):
@@ -73,7 +74,8 @@ def build(cell, contender, steps):
         formulation = "no scan"
     else:
         forced = {"associative": recurrent.ASSOCIATIVE_SCAN, "chunked": recurrent.CHUNKED_SCAN,
-                  "sequential": recurrent.SEQUENTIAL_SCAN}.get(contender)
+                  "sequential": recurrent.SEQUENTIAL_SCAN,
+                  "blocked": recurrent.BLOCKED_SCAN}.get(contender)
 
         class Forced(layer_cls):
             def _run_scan(self, formulation, *args):

@@ -69,7 +69,7 @@ from kerasrnn.recurrent import (
 )
 
 __all__ = ["MinGRUCell", "MinLSTMCell", "MinGRU", "MinLSTM", "associative_scan",
-           "sequential_scan", "chunked_scan", "SCANS"]
+           "sequential_scan", "chunked_scan", "FORMULATIONS", "SCANS"]
 
 
 def g(x):
@@ -88,19 +88,21 @@ def _compose(earlier, later):
     return a1 * a2, b1 * a2 + b2
 
 
-def associative_scan(a, b, h0):
+def associative_scan(a, b, h0, reverse=False):
     """All `h_t = a_t ⊙ h_{t−1} + b_t` by a parallel (associative) scan.
 
     `a`, `b`: `(batch, time, units)`, `h0`: `(batch, units)`; returns every
     `h_t`, `(batch, time, units)`. O(log T) steps deep, O(T) work; needs a
-    static length on TensorFlow.
+    static length on TensorFlow. With `reverse`, the recurrence runs from
+    the last step to the first (`h_t = a_t ⊙ h_{t+1} + b_t`, `h0` after the
+    end), as every scan here does: the backward pass needs it.
     """
-    products, from_zero = ops.associative_scan(_compose, (a, b), axis=1)
+    products, from_zero = ops.associative_scan(_compose, (a, b), reverse=reverse, axis=1)
     # TensorFlow's loses the static shape, which Keras's losses need.
     return ops.reshape(products * ops.expand_dims(h0, 1) + from_zero, ops.shape(a))
 
 
-def sequential_scan(a, b, h0):
+def sequential_scan(a, b, h0, reverse=False):
     """The same, one step after the other: a loop of one multiply-add each."""
 
     def step(h, coefficients):
@@ -108,11 +110,11 @@ def sequential_scan(a, b, h0):
         h = a_t * h + b_t
         return h, h
 
-    _, states = ops.scan(step, h0, (_time_major(a), _time_major(b)))
+    _, states = ops.scan(step, h0, (_time_major(a), _time_major(b)), reverse=reverse)
     return _time_major(states)
 
 
-def chunked_scan(a, b, h0):
+def chunked_scan(a, b, h0, reverse=False):
     """The same, in blocks of C ≈ √T steps: C + T/C loop steps instead of T.
 
     1. Within every block at once, from a zero state: `H`, and `P` the
@@ -123,6 +125,8 @@ def chunked_scan(a, b, h0):
 
     Needs a static length.
     """
+    if reverse:
+        return ops.flip(chunked_scan(ops.flip(a, axis=1), ops.flip(b, axis=1), h0), axis=1)
     _, steps, units = ops.shape(a)
     size = max(1, math.isqrt(steps - 1) + 1)  # C, the block length
     blocks = -(-steps // size)
@@ -181,8 +185,7 @@ def with_written_out_gradient(scan):
                 (upstream,) = args
             # a_{t+1} for every t; after the last step nothing follows (0).
             a_next = ops.concatenate([a[:, 1:], ops.zeros_like(a[:, :1])], axis=1)
-            d_h = ops.flip(scan(ops.flip(a_next, axis=1), ops.flip(upstream, axis=1),
-                                ops.zeros_like(h0)), axis=1)  # g_t above
+            d_h = scan(a_next, upstream, ops.zeros_like(h0), reverse=True)  # g_t above
             h_prev = ops.concatenate([ops.expand_dims(h0, 1), states[:, :-1]], axis=1)
             return d_h * h_prev, d_h, a[:, 0] * d_h[:, 0]
 
@@ -196,10 +199,11 @@ def with_written_out_gradient(scan):
 BLOCK_STEPS = 8
 
 # The formulations, by the name `kerasrnn.recurrent.choose_paths` gives them
-# (the blocked scan, which needs the layer's weights, is the layer's own).
-SCANS = {name: with_written_out_gradient(scan) for name, scan in (
-    (ASSOCIATIVE_SCAN, associative_scan), (SEQUENTIAL_SCAN, sequential_scan),
-    (CHUNKED_SCAN, chunked_scan))}
+# (the blocked scan, which needs the layer's weights, is the layer's own),
+# and the same with their written-out gradients, as the layers run them.
+FORMULATIONS = {ASSOCIATIVE_SCAN: associative_scan, SEQUENTIAL_SCAN: sequential_scan,
+                CHUNKED_SCAN: chunked_scan}
+SCANS = {name: with_written_out_gradient(scan) for name, scan in FORMULATIONS.items()}
 
 
 class MinimalCell(RecurrentCell):
@@ -436,20 +440,25 @@ class MinimalLayer(RecurrentLayer):
             x = ops.reshape(x, (batch, blocks, BLOCK_STEPS, *ops.shape(x)[2:]))
             return ops.moveaxis(x, 0, 2)
 
-        def block(h, inputs):
-            # (BLOCK_STEPS, batch, features), and (BLOCK_STEPS, batch) where masked
+        def block(previous, inputs):
+            # The carry is the previous block's states, whose last is the
+            # state entering this block: TensorFlow's `ops.scan` needs the
+            # outputs (this block's states) to have the carry's shape.
+            # inputs: (BLOCK_STEPS, batch, features), and (BLOCK_STEPS, batch) where masked
             x, keep = inputs if isinstance(inputs, tuple) else (inputs, None)
             projections = cell.project(masked_matmul(x, cell.kernel, input_mask))
             a, b, _ = cell.coefficients(projections)
             a, b = _keep_masked_steps(a, b, keep)
-            states = []
+            h, states = previous[-1], []
             for t in range(BLOCK_STEPS):  # unrolled: a few element-wise ops each
                 h = a[t] * h + b[t]
                 states.append(h)
-            return h, ops.stack(states)
+            states = ops.stack(states)
+            return states, states
 
         inputs = per_block(sequences) if keep is None else (per_block(sequences), per_block(keep))
-        _, states = ops.scan(block, h0, inputs)
+        before_the_first = ops.stack([ops.zeros_like(h0)] * (BLOCK_STEPS - 1) + [h0])
+        _, states = ops.scan(block, before_the_first, inputs)
         states = ops.reshape(ops.moveaxis(states, 2, 0), (batch, blocks * BLOCK_STEPS, -1))
         return states[:, :steps]
 

@@ -311,7 +311,8 @@ class Situation:
     unroll: bool
     static_length: bool  # the number of time steps is known when the graph is built
     # The family's gates cost more than its scan (minLSTM's three): on JAX,
-    # computing them block by block, in the cache, pays (minimal.py).
+    # computing them block by block, in the cache, pays (minimal.py). On
+    # PyTorch the blocked scan pays for every family.
     scan_in_blocks: bool = False
 
 
@@ -344,7 +345,12 @@ def choose_paths(s):
         # backend's CPU: its O(log T) depth is for hardware with many cores.
         if s.backend == "tensorflow":
             return [CHUNKED_SCAN]
-        return [BLOCKED_SCAN if s.backend == "jax" and s.scan_in_blocks else SEQUENTIAL_SCAN]
+        # On PyTorch, whose loops are Python's, the blocked scan was the
+        # fastest for every family: T/8 loop steps, and no whole-sequence
+        # temporaries for the backward pass to write and read.
+        if s.backend == "torch" or (s.backend == "jax" and s.scan_in_blocks):
+            return [BLOCKED_SCAN]
+        return [SEQUENTIAL_SCAN]
     if fixed_equations and s.has_fused_kernel and s.use_cudnn in ("auto", True):
         paths.append(FUSED)  # the kernels themselves decline a mask or `unroll`
     if s.use_cudnn is True:

@@ -10,7 +10,6 @@ import tensorflow as tf
 
 from kerasrnn import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from kerasrnn.recurrent import (
-    ASSOCIATIVE_SCAN,
     BLOCKED_SCAN,
     CELL,
     CHUNKED_SCAN,
@@ -84,12 +83,12 @@ SCANNED = dict(has_fused_kernel=False, has_written_out=False, has_parallel_scan=
 def test_a_linear_recurrence_takes_the_scan_measured_fastest_on_its_backend():
     assert paths(**SCANNED) == [CHUNKED_SCAN]
     assert paths(**SCANNED, backend="jax") == [SEQUENTIAL_SCAN]
-    # minLSTM: its gates block by block, on JAX only.
+    # minLSTM: its gates block by block on JAX; every family's on PyTorch.
     assert paths(**SCANNED, backend="jax", scan_in_blocks=True) == [BLOCKED_SCAN]
-    assert paths(**SCANNED, backend="torch", scan_in_blocks=True) == [SEQUENTIAL_SCAN]
     assert paths(**SCANNED, scan_in_blocks=True) == [CHUNKED_SCAN]
-    assert paths(**SCANNED, backend="torch") == [SEQUENTIAL_SCAN]
-    assert ASSOCIATIVE_SCAN not in paths(**SCANNED, backend="numpy")
+    assert paths(**SCANNED, backend="torch", scan_in_blocks=True) == [BLOCKED_SCAN]
+    assert paths(**SCANNED, backend="torch") == [BLOCKED_SCAN]
+    assert paths(**SCANNED, backend="numpy") == [SEQUENTIAL_SCAN]
 
 
 def test_a_scan_computes_masks_unroll_and_input_dropout():
