@@ -419,9 +419,10 @@ class MinimalLayer(RecurrentLayer):
         The same work as one matmul and a scan, but each block's gates are
         used while they are in the cache, where the whole sequence's `a` and
         `b` would be written out to memory and read back, forward and
-        backward. On JAX's CPU this beat both the one-matmul formulations and
-        `keras.layers.RNN(cell)` for minLSTM (`scan_in_blocks`; docs/speed.md).
-        Needs a static length.
+        backward. On PyTorch's CPU it also runs T/8 Python loop steps
+        instead of T, and it beat the one-matmul formulations and
+        `keras.layers.RNN(cell)` there for both cells, and on JAX's for
+        minLSTM (`scan_in_blocks`; docs/speed.md). Needs a static length.
         """
         cell = self.cell
         input_mask, _ = cell._dropout_masks(sequences[:, 0, :], h0, training)

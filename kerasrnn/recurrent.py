@@ -342,12 +342,11 @@ def choose_paths(s):
         if not s.static_length:
             return [LOOP]
         # The associative (parallel) scan was slower than the others on every
-        # backend's CPU: its O(log T) depth is for hardware with many cores.
-        if s.backend == "tensorflow":
-            return [CHUNKED_SCAN]
-        # On PyTorch, whose loops are Python's, the blocked scan was the
-        # fastest for every family: T/8 loop steps, and no whole-sequence
-        # temporaries for the backward pass to write and read.
+        # backend's CPU: its O(log T) depth is for hardware with many cores;
+        # the chunked scan, slower than the sequential one on TensorFlow's
+        # and JAX's. On PyTorch, whose loops are Python's, the blocked scan
+        # was the fastest for every family: T/8 loop steps, and no
+        # whole-sequence temporaries for the backward pass to write and read.
         if s.backend == "torch" or (s.backend == "jax" and s.scan_in_blocks):
             return [BLOCKED_SCAN]
         return [SEQUENTIAL_SCAN]

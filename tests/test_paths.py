@@ -12,7 +12,6 @@ from kerasrnn import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from kerasrnn.recurrent import (
     BLOCKED_SCAN,
     CELL,
-    CHUNKED_SCAN,
     FUSED,
     LOOP,
     SEQUENTIAL_SCAN,
@@ -81,18 +80,18 @@ SCANNED = dict(has_fused_kernel=False, has_written_out=False, has_parallel_scan=
 
 
 def test_a_linear_recurrence_takes_the_scan_measured_fastest_on_its_backend():
-    assert paths(**SCANNED) == [CHUNKED_SCAN]
+    assert paths(**SCANNED) == [SEQUENTIAL_SCAN]
     assert paths(**SCANNED, backend="jax") == [SEQUENTIAL_SCAN]
     # minLSTM: its gates block by block on JAX; every family's on PyTorch.
     assert paths(**SCANNED, backend="jax", scan_in_blocks=True) == [BLOCKED_SCAN]
-    assert paths(**SCANNED, scan_in_blocks=True) == [CHUNKED_SCAN]
+    assert paths(**SCANNED, scan_in_blocks=True) == [SEQUENTIAL_SCAN]
     assert paths(**SCANNED, backend="torch", scan_in_blocks=True) == [BLOCKED_SCAN]
     assert paths(**SCANNED, backend="torch") == [BLOCKED_SCAN]
     assert paths(**SCANNED, backend="numpy") == [SEQUENTIAL_SCAN]
 
 
 def test_a_scan_computes_masks_unroll_and_input_dropout():
-    assert paths(**SCANNED, masked=True, unroll=True) == [CHUNKED_SCAN]
+    assert paths(**SCANNED, masked=True, unroll=True) == [SEQUENTIAL_SCAN]
 
 
 def test_a_scan_needs_the_length_when_traced_and_the_family_s_own_step():
