@@ -21,11 +21,12 @@ sequences of 256 features, 256 units, returning every step:
                them does this work first.
 
 Every contender first runs one warm-up step (tracing, compiling); then the
-steps are interleaved, one of each contender per round, so that a slow
-spell of this shared machine hits all alike. The table shows the median
-seconds per step, and `rnn(cell) / layer`, the layer's speed-up over the
-sequential form (the median ratio within a round, and the lowest and
-highest).
+timings are interleaved, one of each contender per round, so that a slow
+spell of this shared machine hits all alike. A timing is of as many
+training steps as make 2048 time steps (16 at length 128, 1 at 2048). The
+table shows the median seconds per step, and `rnn(cell) / layer`, the
+layer's speed-up over the sequential form (the median ratio within a
+round, and the lowest and highest).
 
 Memory: at the longest length, each of `--memory-contenders` runs again
 alone in a fresh process, and the table gives the growth of the process's peak resident
@@ -97,10 +98,18 @@ def data(steps):
             np.zeros((BATCH, steps, UNITS), "float32"))
 
 
-def timed(model, x, y):
+# Each timing covers this many time steps (16 training steps at length 128,
+# one at 2048), so that a short sequence's few milliseconds are not lost in
+# the machine's noise.
+STEPS_PER_TIMING = 2048
+
+
+def timed(model, x, y, repeats=1):
+    """Seconds per training step, over `repeats` steps in a row."""
     start = time.perf_counter()
-    model.train_on_batch(x, y)
-    return time.perf_counter() - start
+    for _ in range(repeats):
+        model.train_on_batch(x, y)
+    return (time.perf_counter() - start) / repeats
 
 
 def worker(args):
@@ -112,9 +121,10 @@ def worker(args):
             for model, _ in models.values():
                 timed(model, x, y)  # warm-up: tracing and compiling
             times = {c: [] for c in models}
+            repeats = max(1, STEPS_PER_TIMING // steps)
             for _ in range(args.rounds):
                 for contender, (model, _) in models.items():
-                    times[contender].append(timed(model, x, y))
+                    times[contender].append(timed(model, x, y, repeats))
             print(json.dumps({"cell": cell, "steps": steps, "times": times,
                               "formulation": models["layer"][1] if "layer" in models else None}),
                   flush=True)
