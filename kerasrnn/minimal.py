@@ -21,7 +21,7 @@ solved by a scan over time in one of three formulations, all exact:
 - `sequential_scan`: T loop steps of one multiply-add.
 
 A fourth, the layer's blocked scan, also moves the input matmul and the
-gates into the loop, a block of 8 steps at a time (`MinimalLayer._blocked_scan`).
+gates into the loop, a block of a few steps at a time (`MinimalLayer._blocked_scan`).
 
 `kerasrnn.recurrent.choose_paths` picks the fastest on each backend's CPU,
 as measured by benchmarks/minimal.py (docs/speed.md, "minGRU and minLSTM"),
@@ -195,8 +195,14 @@ def with_written_out_gradient(scan):
 
 
 # The blocked scan's block length: long enough that each block's matmul is
-# a large one, short enough that the block's gates stay in the cache.
-BLOCK_STEPS = 8
+# a large one (and that PyTorch's Python loop is short), short enough that
+# the block's gates stay in the cache. The fastest, measured on each
+# backend's CPU with benchmarks/minimal.py: 4 steps on JAX, 8 on PyTorch.
+BLOCK_STEPS = {"jax": 4, "torch": 8}
+
+
+def block_steps():
+    return BLOCK_STEPS.get(keras.backend.backend(), 8)
 
 # The formulations, by the name `kerasrnn.recurrent.choose_paths` gives them
 # (the blocked scan, which needs the layer's weights, is the layer's own),
@@ -412,7 +418,7 @@ class MinimalLayer(RecurrentLayer):
         return outputs[:, -1], outputs, [states[:, -1]]
 
     def _blocked_scan(self, sequences, h0, mask, training):
-        """Every `h_t`, in blocks of BLOCK_STEPS steps: each step of the loop
+        """Every `h_t`, in blocks of a few steps (`block_steps()`): each step of the loop
         multiplies one block's inputs by the kernel, computes their gates and
         runs the block's steps; differentiated by the backend.
 
@@ -427,8 +433,9 @@ class MinimalLayer(RecurrentLayer):
         cell = self.cell
         input_mask, _ = cell._dropout_masks(sequences[:, 0, :], h0, training)
         batch, steps = ops.shape(sequences)[0], ops.shape(sequences)[1]
-        blocks = -(-steps // BLOCK_STEPS)
-        padding = blocks * BLOCK_STEPS - steps
+        size = block_steps()
+        blocks = -(-steps // size)
+        padding = blocks * size - steps
         keep = mask
         if padding:  # steps that change nothing (kept out by `keep`), cut off below
             if keep is None:
@@ -437,30 +444,30 @@ class MinimalLayer(RecurrentLayer):
             keep = ops.pad(ops.cast(keep, "bool"), [[0, 0], [0, padding]],
                            constant_values=False)
 
-        def per_block(x):  # (batch, time, ...) -> (blocks, BLOCK_STEPS, batch, ...)
-            x = ops.reshape(x, (batch, blocks, BLOCK_STEPS, *ops.shape(x)[2:]))
+        def per_block(x):  # (batch, time, ...) -> (blocks, size, batch, ...)
+            x = ops.reshape(x, (batch, blocks, size, *ops.shape(x)[2:]))
             return ops.moveaxis(x, 0, 2)
 
         def block(previous, inputs):
             # The carry is the previous block's states, whose last is the
             # state entering this block: TensorFlow's `ops.scan` needs the
             # outputs (this block's states) to have the carry's shape.
-            # inputs: (BLOCK_STEPS, batch, features), and (BLOCK_STEPS, batch) where masked
+            # inputs: (size, batch, features), and (size, batch) where masked
             x, keep = inputs if isinstance(inputs, tuple) else (inputs, None)
             projections = cell.project(masked_matmul(x, cell.kernel, input_mask))
             a, b, _ = cell.coefficients(projections)
             a, b = _keep_masked_steps(a, b, keep)
             h, states = previous[-1], []
-            for t in range(BLOCK_STEPS):  # unrolled: a few element-wise ops each
+            for t in range(size):  # unrolled: a few element-wise ops each
                 h = a[t] * h + b[t]
                 states.append(h)
             states = ops.stack(states)
             return states, states
 
         inputs = per_block(sequences) if keep is None else (per_block(sequences), per_block(keep))
-        before_the_first = ops.stack([ops.zeros_like(h0)] * (BLOCK_STEPS - 1) + [h0])
+        before_the_first = ops.stack([ops.zeros_like(h0)] * (size - 1) + [h0])
         _, states = ops.scan(block, before_the_first, inputs)
-        states = ops.reshape(ops.moveaxis(states, 2, 0), (batch, blocks * BLOCK_STEPS, -1))
+        states = ops.reshape(ops.moveaxis(states, 2, 0), (batch, blocks * size, -1))
         return states[:, :steps]
 
 
