@@ -78,7 +78,8 @@ def g(x):
 
 
 def _time_major(x):
-    return ops.transpose(x, (1, 0, 2))
+    """`(batch, time, ...)` <-> `(time, batch, ...)`."""
+    return ops.moveaxis(x, 0, 1)
 
 
 def _compose(earlier, later):
@@ -91,15 +92,16 @@ def _compose(earlier, later):
 def associative_scan(a, b, h0, reverse=False):
     """All `h_t = a_t ⊙ h_{t−1} + b_t` by a parallel (associative) scan.
 
-    `a`, `b`: `(batch, time, units)`, `h0`: `(batch, units)`; returns every
-    `h_t`, `(batch, time, units)`. O(log T) steps deep, O(T) work; needs a
-    static length on TensorFlow. With `reverse`, the recurrence runs from
-    the last step to the first (`h_t = a_t ⊙ h_{t+1} + b_t`, `h0` after the
-    end), as every scan here does: the backward pass needs it.
+    `a`, `b`: `(time, batch, units)`, time-major as every scan here takes
+    them (a loop runs over the first axis); `h0`: `(batch, units)`; returns
+    every `h_t`, `(time, batch, units)`. O(log T) steps deep, O(T) work;
+    needs a static length on TensorFlow. With `reverse`, the recurrence runs
+    from the last step to the first (`h_t = a_t ⊙ h_{t+1} + b_t`, `h0` after
+    the end), as every scan here does: the backward pass needs it.
     """
-    products, from_zero = ops.associative_scan(_compose, (a, b), reverse=reverse, axis=1)
+    products, from_zero = ops.associative_scan(_compose, (a, b), reverse=reverse, axis=0)
     # TensorFlow's loses the static shape, which Keras's losses need.
-    return ops.reshape(products * ops.expand_dims(h0, 1) + from_zero, ops.shape(a))
+    return ops.reshape(products * h0 + from_zero, ops.shape(a))
 
 
 def sequential_scan(a, b, h0, reverse=False):
@@ -110,8 +112,8 @@ def sequential_scan(a, b, h0, reverse=False):
         h = a_t * h + b_t
         return h, h
 
-    _, states = ops.scan(step, h0, (_time_major(a), _time_major(b)), reverse=reverse)
-    return _time_major(states)
+    _, states = ops.scan(step, h0, (a, b), reverse=reverse)
+    return states
 
 
 def chunked_scan(a, b, h0, reverse=False):
@@ -126,17 +128,20 @@ def chunked_scan(a, b, h0, reverse=False):
     Needs a static length.
     """
     if reverse:
-        return ops.flip(chunked_scan(ops.flip(a, axis=1), ops.flip(b, axis=1), h0), axis=1)
-    _, steps, units = ops.shape(a)
+        return ops.flip(chunked_scan(ops.flip(a, axis=0), ops.flip(b, axis=0), h0), axis=0)
+    steps, _, units = ops.shape(a)
     size = max(1, math.isqrt(steps - 1) + 1)  # C, the block length
     blocks = -(-steps // size)
     padding = blocks * size - steps
     if padding:  # steps that change nothing: a = 1, b = 0
-        a = ops.pad(a, [[0, 0], [0, padding], [0, 0]], constant_values=1.0)
-        b = ops.pad(b, [[0, 0], [0, padding], [0, 0]])
-    # (C, batch·blocks, units): the loop of step 1 runs over the block's steps.
-    a = _time_major(ops.reshape(a, (-1, size, units)))
-    b = _time_major(ops.reshape(b, (-1, size, units)))
+        a = ops.pad(a, [[0, padding], [0, 0], [0, 0]], constant_values=1.0)
+        b = ops.pad(b, [[0, padding], [0, 0], [0, 0]])
+
+    def within_blocks(x):  # (blocks·C, batch, units) -> (C, blocks·batch, units)
+        x = ops.reshape(x, (blocks, size, -1, units))
+        return ops.reshape(_time_major(x), (size, -1, units))
+
+    a, b = within_blocks(a), within_blocks(b)
 
     def within(carry, coefficients):
         product, h = carry
@@ -147,18 +152,18 @@ def chunked_scan(a, b, h0, reverse=False):
     (block_product, block_h), (products, from_zero) = ops.scan(
         within, (ops.ones_like(a[0]), ops.zeros_like(a[0])), (a, b))
 
+    def per_block(x):  # (blocks·batch, units) -> (blocks, batch, units)
+        return ops.reshape(x, (blocks, -1, units))
+
     def across(h, block):
         product, from_zero = block
         return product * h + from_zero, h  # the state entering the block
 
-    def per_block(x):  # (batch·blocks, units) -> (blocks, batch, units)
-        return _time_major(ops.reshape(x, (-1, blocks, units)))
-
     _, entering = ops.scan(across, h0, (per_block(block_product), per_block(block_h)))
-    entering = ops.reshape(_time_major(entering), (1, -1, units))
-    states = from_zero + products * entering  # (C, batch·blocks, units)
-    states = ops.reshape(_time_major(states), (-1, blocks * size, units))
-    return states[:, :steps]
+    entering = ops.reshape(entering, (1, -1, units))
+    states = from_zero + products * entering  # (C, blocks·batch, units)
+    states = _time_major(ops.reshape(states, (size, blocks, -1, units)))
+    return ops.reshape(states, (blocks * size, -1, units))[:steps]
 
 
 def with_written_out_gradient(scan):
@@ -184,10 +189,10 @@ def with_written_out_gradient(scan):
             if upstream is None:  # TensorFlow and JAX pass it by position
                 (upstream,) = args
             # a_{t+1} for every t; after the last step nothing follows (0).
-            a_next = ops.concatenate([a[:, 1:], ops.zeros_like(a[:, :1])], axis=1)
+            a_next = ops.concatenate([a[1:], ops.zeros_like(a[:1])], axis=0)
             d_h = scan(a_next, upstream, ops.zeros_like(h0), reverse=True)  # g_t above
-            h_prev = ops.concatenate([ops.expand_dims(h0, 1), states[:, :-1]], axis=1)
-            return d_h * h_prev, d_h, a[:, 0] * d_h[:, 0]
+            h_prev = ops.concatenate([ops.expand_dims(h0, 0), states[:-1]], axis=0)
+            return d_h * h_prev, d_h, a[0] * d_h[0]
 
         return states, grad
 
@@ -390,18 +395,27 @@ class MinimalLayer(RecurrentLayer):
         return True  # no activations to choose: the scan computes every form
 
     def _run_scan(self, formulation, sequences, initial_state, mask, training):
+        cell = self.cell
         # A tensor, not a stateful layer's variable: custom gradients take tensors.
         h0 = ops.copy(tree.flatten(initial_state)[0])
+        input_mask, _ = cell._dropout_masks(sequences[:, 0, :], h0, training)
+        # Time-major from here on, as the scans' loops run over the first
+        # axis: one transpose of the inputs and one of the states, where
+        # batch-major gates would need their `a` and `b` transposed in and
+        # their states out, forward and backward.
+        x = _time_major(sequences)
+        mask = None if mask is None else ops.transpose(mask)
         if self.go_backwards:
             # `keras.layers.RNN` reads the sequence from its end and returns
             # the outputs in that order.
-            sequences = ops.flip(sequences, axis=1)
-            mask = None if mask is None else ops.flip(mask, axis=1)
+            x = ops.flip(x, axis=0)
+            mask = None if mask is None else ops.flip(mask, axis=0)
         if formulation == BLOCKED_SCAN:
-            states = self._blocked_scan(sequences, h0, mask, training)
+            states = self._blocked_scan(x, h0, mask, input_mask)
         else:
-            projections, _ = self._projections(sequences, initial_state, training)
-            a, b, _ = self.cell.coefficients(projections)
+            # The input dropout mask, (batch, features), broadcasts over time.
+            projections = cell.project(masked_matmul(x, cell.kernel, input_mask))
+            a, b, _ = cell.coefficients(projections)
             a, b = _keep_masked_steps(a, b, mask)
             states = SCANS[formulation](a, b, h0)
         outputs = states
@@ -413,12 +427,13 @@ class MinimalLayer(RecurrentLayer):
             # before there is one (the TensorFlow and PyTorch backends').
             keep = ops.cast(mask, states.dtype)
             if not self.zero_output_for_mask:
-                keep = ops.cast(ops.cumsum(keep, axis=1) > 0, states.dtype)
+                keep = ops.cast(ops.cumsum(keep, axis=0) > 0, states.dtype)
             outputs = states * ops.expand_dims(keep, -1)
-        return outputs[:, -1], outputs, [states[:, -1]]
+        return outputs[-1], _time_major(outputs), [states[-1]]
 
-    def _blocked_scan(self, sequences, h0, mask, training):
-        """Every `h_t`, in blocks of a few steps (`block_steps()`): each step of the loop
+    def _blocked_scan(self, x, h0, mask, input_mask):
+        """Every `h_t`, `(time, batch, units)`, from the time-major inputs `x`,
+        in blocks of a few steps (`block_steps()`): each step of the loop
         multiplies one block's inputs by the kernel, computes their gates and
         runs the block's steps; differentiated by the backend.
 
@@ -431,22 +446,20 @@ class MinimalLayer(RecurrentLayer):
         minLSTM (`scan_in_blocks`; docs/speed.md). Needs a static length.
         """
         cell = self.cell
-        input_mask, _ = cell._dropout_masks(sequences[:, 0, :], h0, training)
-        batch, steps = ops.shape(sequences)[0], ops.shape(sequences)[1]
+        steps, batch = ops.shape(x)[0], ops.shape(x)[1]
         size = block_steps()
         blocks = -(-steps // size)
         padding = blocks * size - steps
         keep = mask
         if padding:  # steps that change nothing (kept out by `keep`), cut off below
             if keep is None:
-                keep = ops.ones((batch, steps), "bool")
-            sequences = ops.pad(sequences, [[0, 0], [0, padding], [0, 0]])
-            keep = ops.pad(ops.cast(keep, "bool"), [[0, 0], [0, padding]],
+                keep = ops.ones((steps, batch), "bool")
+            x = ops.pad(x, [[0, padding], [0, 0], [0, 0]])
+            keep = ops.pad(ops.cast(keep, "bool"), [[0, padding], [0, 0]],
                            constant_values=False)
 
-        def per_block(x):  # (batch, time, ...) -> (blocks, size, batch, ...)
-            x = ops.reshape(x, (batch, blocks, size, *ops.shape(x)[2:]))
-            return ops.moveaxis(x, 0, 2)
+        def per_block(x):  # (time, batch, ...) -> (blocks, size, batch, ...)
+            return ops.reshape(x, (blocks, size, *ops.shape(x)[1:]))
 
         def block(previous, inputs):
             # The carry is the previous block's states, whose last is the
@@ -464,11 +477,10 @@ class MinimalLayer(RecurrentLayer):
             states = ops.stack(states)
             return states, states
 
-        inputs = per_block(sequences) if keep is None else (per_block(sequences), per_block(keep))
+        inputs = per_block(x) if keep is None else (per_block(x), per_block(keep))
         before_the_first = ops.stack([ops.zeros_like(h0)] * (size - 1) + [h0])
         _, states = ops.scan(block, before_the_first, inputs)
-        states = ops.reshape(ops.moveaxis(states, 2, 0), (batch, blocks * size, -1))
-        return states[:, :steps]
+        return ops.reshape(states, (blocks * size, batch, -1))[:steps]
 
 
 def _keep_masked_steps(a, b, mask):
@@ -483,8 +495,9 @@ def _keep_masked_steps(a, b, mask):
 class MinGRU(MinimalLayer):
     """A minGRU layer: `MinGRUCell` over a whole sequence by a scan.
 
-    One matmul gives every step's gates; a scan (see the module's docstring)
-    then solves the recurrence for all steps, with no matmul in its loop. The
+    Its gates depend on the input alone, so a scan (see the module's
+    docstring) solves the recurrence for all steps, in the formulation
+    `kerasrnn.recurrent.choose_paths` picks for the backend. The
     outputs, states and gradients are those of `keras.layers.RNN(MinGRUCell)`
     with the same weights (`layer.cell` is that cell).
 
@@ -507,8 +520,9 @@ class MinGRU(MinimalLayer):
 class MinLSTM(MinimalLayer):
     """A minLSTM layer: `MinLSTMCell` over a whole sequence by a scan.
 
-    One matmul gives every step's gates; a scan (see the module's docstring)
-    then solves the recurrence for all steps, with no matmul in its loop. The
+    Its gates depend on the input alone, so a scan (see the module's
+    docstring) solves the recurrence for all steps, in the formulation
+    `kerasrnn.recurrent.choose_paths` picks for the backend. The
     outputs, states and gradients are those of
     `keras.layers.RNN(MinLSTMCell)` with the same weights (`layer.cell` is
     that cell).

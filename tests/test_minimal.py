@@ -172,14 +172,14 @@ def formulations_against_numpy():
     worst = {}
     for steps in (1, 2, 7, 128, 2047, 2048):
         rng = np.random.default_rng(steps)
-        a = rng.uniform(0, 1, size=(BATCH, steps, UNITS))
-        a[:, ::5] = 1.0  # masked steps
-        b = rng.uniform(0, 2, size=(BATCH, steps, UNITS))
+        a = rng.uniform(0, 1, size=(steps, BATCH, UNITS))  # time-major
+        a[::5] = 1.0  # masked steps
+        b = rng.uniform(0, 2, size=(steps, BATCH, UNITS))
         h0 = rng.normal(size=(BATCH, UNITS))
         for reverse in (False, True):
             h, expected = h0, np.empty_like(a)
             for t in reversed(range(steps)) if reverse else range(steps):
-                h = expected[:, t] = a[:, t] * h + b[:, t]
+                h = expected[t] = a[t] * h + b[t]
             for name, scan in FORMULATIONS.items():
                 scan = functools.partial(scan, reverse=reverse)
                 if keras.backend.backend() == "jax":  # eagerly, JAX compiles every op apart
