@@ -207,7 +207,9 @@ BLOCK_STEPS = {"jax": 4, "torch": 8}
 
 
 def block_steps():
+    """The blocked scan's block length on the current backend."""
     return BLOCK_STEPS.get(keras.backend.backend(), 8)
+
 
 # The formulations, by the name `kerasrnn.recurrent.choose_paths` gives them
 # (the blocked scan, which needs the layer's weights, is the layer's own),
