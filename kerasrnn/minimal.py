@@ -415,10 +415,7 @@ class MinimalLayer(RecurrentLayer):
         if formulation == BLOCKED_SCAN:
             states = self._blocked_scan(x, h0, mask, input_mask)
         else:
-            # The input dropout mask, (batch, features), broadcasts over time.
-            projections = cell.project(masked_matmul(x, cell.kernel, input_mask))
-            a, b, _ = cell.coefficients(projections)
-            a, b = _keep_masked_steps(a, b, mask)
+            a, b = _coefficients(cell, x, input_mask, mask)
             states = SCANS[formulation](a, b, h0)
         outputs = states
         if mask is not None and (self.zero_output_for_mask
@@ -469,9 +466,7 @@ class MinimalLayer(RecurrentLayer):
             # outputs (this block's states) to have the carry's shape.
             # inputs: (size, batch, features), and (size, batch) where masked
             x, keep = inputs if isinstance(inputs, tuple) else (inputs, None)
-            projections = cell.project(masked_matmul(x, cell.kernel, input_mask))
-            a, b, _ = cell.coefficients(projections)
-            a, b = _keep_masked_steps(a, b, keep)
+            a, b = _coefficients(cell, x, input_mask, keep)
             h, states = previous[-1], []
             for t in range(size):  # unrolled: a few element-wise ops each
                 h = a[t] * h + b[t]
@@ -485,8 +480,11 @@ class MinimalLayer(RecurrentLayer):
         return ops.reshape(states, (blocks * size, batch, -1))[:steps]
 
 
-def _keep_masked_steps(a, b, mask):
-    """`a`, `b` with a masked step keeping the state: a = 1, b = 0."""
+def _coefficients(cell, x, input_mask, mask):
+    """`a`, `b` of every step of the time-major inputs `x`, `(time, batch,
+    features)`; a step `mask` `(time, batch)` masks keeps the state: a = 1,
+    b = 0. The input dropout mask, `(batch, features)`, broadcasts over time."""
+    a, b, _ = cell.coefficients(cell.project(masked_matmul(x, cell.kernel, input_mask)))
     if mask is None:
         return a, b
     keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
