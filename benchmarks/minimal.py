@@ -83,7 +83,8 @@ def build(cell, contender, steps):
                 return super()._run_scan(forced or formulation, *args)
 
         layer = Forced(UNITS, return_sequences=True)
-        formulation = forced or recurrent.choose_paths(layer.situation(None, True))[0]
+        formulation = forced or recurrent.choose_paths(
+            layer.situation(None, True, states_size=BATCH * steps * UNITS))[0]
     inputs = keras.Input((steps, FEATURES))
     model = keras.Model(inputs, layer(inputs))
     model.compile(keras.optimizers.SGD(1e-3), "mse")

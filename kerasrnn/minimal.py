@@ -441,8 +441,9 @@ class MinimalLayer(RecurrentLayer):
         `b` would be written out to memory and read back, forward and
         backward. On PyTorch's CPU it also runs T/8 Python loop steps
         instead of T, and it beat the one-matmul formulations and
-        `keras.layers.RNN(cell)` there for both cells, and on JAX's for
-        minLSTM (`scan_in_blocks`; docs/speed.md). Needs a static length.
+        `keras.layers.RNN(cell)` there for both cells; on JAX's, for minLSTM
+        (`scan_in_blocks`), and for minGRU once a sequence's states outgrow
+        the cache (`choose_paths`; docs/speed.md). Needs a static length.
         """
         cell = self.cell
         steps, batch = ops.shape(x)[0], ops.shape(x)[1]
@@ -541,6 +542,6 @@ class MinLSTM(MinimalLayer):
 
     cell_class = family_cell = MinLSTMCell
     # Three gates and a normalization per step: on JAX's CPU, cheaper in
-    # blocks than as whole-sequence tensors (docs/speed.md; minGRU's two
-    # were not).
+    # blocks than as whole-sequence tensors at every length (docs/speed.md;
+    # minGRU's two, only once the sequence's states outgrow the cache).
     scan_in_blocks = True

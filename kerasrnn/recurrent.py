@@ -311,9 +311,18 @@ class Situation:
     unroll: bool
     static_length: bool  # the number of time steps is known when the graph is built
     # The family's gates cost more than its scan (minLSTM's three): on JAX,
-    # computing them block by block, in the cache, pays (minimal.py). On
-    # PyTorch the blocked scan pays for every family.
+    # computing them block by block, in the cache, pays at any length
+    # (minimal.py). On PyTorch the blocked scan pays for every family.
     scan_in_blocks: bool = False
+    # Floats in the states of every step of the batch (time × batch × units),
+    # where the shape is known when the graph is built; else None.
+    states_size: int | None = None
+
+
+# A whole sequence's states at least this large (32 MiB of float32, the L3
+# cache of the CPU measured in docs/speed.md) no longer stay in the cache
+# between the gates that compute them, the scan and its backward pass.
+LARGE_STATES = 2**23
 
 
 def choose_paths(s):
@@ -347,7 +356,12 @@ def choose_paths(s):
         # and JAX's. On PyTorch, whose loops are Python's, the blocked scan
         # was the fastest for every family: T/8 loop steps, and no
         # whole-sequence temporaries for the backward pass to write and read.
-        if s.backend == "torch" or (s.backend == "jax" and s.scan_in_blocks):
+        # On JAX it was for minLSTM at every length, and for minGRU once the
+        # sequence's states outgrow the cache; below that, minGRU's `a` and
+        # `b` for the whole sequence stay in the cache, and one matmul and
+        # the sequential scan were faster.
+        large = s.states_size is not None and s.states_size >= LARGE_STATES
+        if s.backend == "torch" or (s.backend == "jax" and (s.scan_in_blocks or large)):
             return [BLOCKED_SCAN]
         return [SEQUENTIAL_SCAN]
     if fixed_equations and s.has_fused_kernel and s.use_cudnn in ("auto", True):
@@ -466,7 +480,7 @@ class RecurrentLayer(keras.layers.RNN):
                 and getattr(cell, "recurrent_activation", activations.sigmoid)
                 is activations.sigmoid)
 
-    def situation(self, mask, training, static_length=True):
+    def situation(self, mask, training, static_length=True, states_size=None):
         cell = self.cell
         return Situation(
             backend=keras.backend.backend(),
@@ -483,12 +497,16 @@ class RecurrentLayer(keras.layers.RNN):
             unroll=self.unroll,
             static_length=static_length,
             scan_in_blocks=self.scan_in_blocks,
+            states_size=states_size,
         )
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if tree.is_nested(mask):
             mask = mask[0]
-        situation = self.situation(mask, training, static_length=sequences.shape[1] is not None)
+        batch, steps = sequences.shape[0], sequences.shape[1]
+        known = batch is not None and steps is not None
+        situation = self.situation(mask, training, static_length=steps is not None,
+                                   states_size=batch * steps * self.units if known else None)
         for path in choose_paths(situation):
             if path == FUSED:
                 from kerasrnn import kernels  # here: kernels imports this module

@@ -13,6 +13,7 @@ from kerasrnn.recurrent import (
     BLOCKED_SCAN,
     CELL,
     FUSED,
+    LARGE_STATES,
     LOOP,
     SEQUENTIAL_SCAN,
     WRITTEN_OUT,
@@ -88,6 +89,18 @@ def test_a_linear_recurrence_takes_the_scan_measured_fastest_on_its_backend():
     assert paths(**SCANNED, backend="torch", scan_in_blocks=True) == [BLOCKED_SCAN]
     assert paths(**SCANNED, backend="torch") == [BLOCKED_SCAN]
     assert paths(**SCANNED, backend="numpy") == [SEQUENTIAL_SCAN]
+
+
+def test_on_jax_every_family_scans_in_blocks_once_its_states_outgrow_the_cache():
+    large, small = LARGE_STATES, LARGE_STATES - 1
+    assert paths(**SCANNED, backend="jax", states_size=large) == [BLOCKED_SCAN]
+    assert paths(**SCANNED, backend="jax", states_size=small) == [SEQUENTIAL_SCAN]
+    assert paths(**SCANNED, backend="jax", states_size=None) == [SEQUENTIAL_SCAN]
+    assert paths(**SCANNED, backend="jax", scan_in_blocks=True,
+                 states_size=small) == [BLOCKED_SCAN]
+    # Measured on JAX only: elsewhere the size changes nothing.
+    assert paths(**SCANNED, states_size=large) == [SEQUENTIAL_SCAN]
+    assert paths(**SCANNED, backend="torch", states_size=small) == [BLOCKED_SCAN]
 
 
 def test_a_scan_computes_masks_unroll_and_input_dropout():
