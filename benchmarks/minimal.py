@@ -41,6 +41,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 BATCH, FEATURES, UNITS = 32, 256, 256
@@ -49,7 +50,8 @@ CONTENDERS = ("layer", "associative", "chunked", "sequential", "blocked", "rnn(c
 
 
 def build(cell, contender, steps):
-    """A compiled one-layer model for `contender`, and the formulation its layer runs."""
+    """A compiled one-layer model for `contender`, and a dict whose
+    "formulation" names what its layer runs (a scan's, once it has run)."""
     import keras
 
     import kerasrnn
@@ -58,10 +60,10 @@ def build(cell, contender, steps):
     layer_cls = {"mingru": kerasrnn.MinGRU, "minlstm": kerasrnn.MinLSTM}[cell]
     if contender == "rnn(cell)":
         layer = keras.layers.RNN(layer_cls.cell_class(UNITS), return_sequences=True)
-        formulation = "keras.layers.RNN"
+        ran = {"formulation": "keras.layers.RNN"}
     elif contender == "gru":
         layer = kerasrnn.GRU(UNITS, return_sequences=True)
-        formulation = "kerasrnn.GRU"
+        ran = {"formulation": "kerasrnn.GRU"}
     elif contender == "no scan":
 
         class GatesOnly(layer_cls):
@@ -72,23 +74,25 @@ def build(cell, contender, steps):
                 return states[:, -1], states, [states[:, -1]]
 
         layer = GatesOnly(UNITS, return_sequences=True)
-        formulation = "no scan"
+        ran = {"formulation": "no scan"}
     else:
         forced = {"associative": recurrent.ASSOCIATIVE_SCAN, "chunked": recurrent.CHUNKED_SCAN,
                   "sequential": recurrent.SEQUENTIAL_SCAN,
                   "blocked": recurrent.BLOCKED_SCAN}.get(contender)
 
+        ran = {}
+
         class Forced(layer_cls):
             def _run_scan(self, formulation, *args):
-                return super()._run_scan(forced or formulation, *args)
+                # `formulation`: what `choose_paths` picked for this call
+                ran["formulation"] = forced or formulation
+                return super()._run_scan(ran["formulation"], *args)
 
         layer = Forced(UNITS, return_sequences=True)
-        formulation = forced or recurrent.choose_paths(
-            layer.situation(None, True, states_size=BATCH * steps * UNITS))[0]
     inputs = keras.Input((steps, FEATURES))
     model = keras.Model(inputs, layer(inputs))
     model.compile(keras.optimizers.SGD(1e-3), "mse")
-    return model, formulation
+    return model, ran
 
 
 def data(steps):
@@ -127,7 +131,8 @@ def worker(args):
                 for contender, (model, _) in models.items():
                     times[contender].append(timed(model, x, y, repeats))
             print(json.dumps({"cell": cell, "steps": steps, "times": times,
-                              "formulation": models["layer"][1] if "layer" in models else None}),
+                              "formulation": models["layer"][1]["formulation"] if "layer" in models
+                              else None}),
                   flush=True)
 
 
@@ -144,12 +149,18 @@ def memory(args):
 
 
 def run_child(backend, *argv):
+    """This script's JSON lines from a process of its own on `backend`, each
+    as the process prints it (a long run shows its rows as they come)."""
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    child = subprocess.run([sys.executable, __file__, *argv], env=env, capture_output=True,
-                           text=True)
-    if child.returncode != 0:
-        sys.exit(f"{backend} {' '.join(argv)} failed:\n{child.stderr[-3000:]}")
-    return [json.loads(line) for line in child.stdout.splitlines() if line.startswith("{")]
+    with tempfile.TemporaryFile("w+") as stderr:  # a file: a full pipe would stall the child
+        child = subprocess.Popen([sys.executable, __file__, *argv], env=env,
+                                 stdout=subprocess.PIPE, stderr=stderr, text=True)
+        for line in child.stdout:
+            if line.startswith("{"):
+                yield json.loads(line)
+        if child.wait() != 0:
+            stderr.seek(0)
+            sys.exit(f"{backend} {' '.join(argv)} failed:\n{stderr.read()[-3000:]}")
 
 
 def main():
@@ -202,8 +213,9 @@ def main():
             for cell in args.cells:
                 row = [backend, cell]
                 for contender in args.memory_contenders:
-                    [result] = run_child(backend, "--memory", "--cells", cell, "--contenders",
-                                         contender, "--lengths", str(longest))
+                    [result] = list(run_child(backend, "--memory", "--cells", cell,
+                                              "--contenders", contender, "--lengths",
+                                              str(longest)))
                     row.append(f"{result['mib']:.0f}")
                 print("| " + " | ".join(row) + " |", flush=True)
     print(f"\nload average at end {os.getloadavg()[0]:.2f}")

@@ -52,6 +52,7 @@ continuous, increasing, and linear for large `x`, like the identity it
 replaces.
 """
 
+import contextlib
 import math
 
 import keras
@@ -89,6 +90,20 @@ def _compose(earlier, later):
     return a1 * a2, b1 * a2 + b2
 
 
+def _default_device_of(x):
+    """A context in which PyTorch makes new tensors on `x`'s device.
+
+    Keras's PyTorch `associative_scan` (3.15) builds its interleaved
+    buffers with `torch.zeros` on the default device, the CPU, so the scan
+    of a GPU tensor fails on mixed devices; other backends need nothing.
+    """
+    if keras.backend.backend() != "torch":
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.device(x.device)
+
+
 def associative_scan(a, b, h0, reverse=False):
     """All `h_t = a_t ⊙ h_{t−1} + b_t` by a parallel (associative) scan.
 
@@ -99,7 +114,8 @@ def associative_scan(a, b, h0, reverse=False):
     from the last step to the first (`h_t = a_t ⊙ h_{t+1} + b_t`, `h0` after
     the end), as every scan here does: the backward pass needs it.
     """
-    products, from_zero = ops.associative_scan(_compose, (a, b), reverse=reverse, axis=0)
+    with _default_device_of(a):
+        products, from_zero = ops.associative_scan(_compose, (a, b), reverse=reverse, axis=0)
     # TensorFlow's loses the static shape, which Keras's losses need.
     return ops.reshape(products * h0 + from_zero, ops.shape(a))
 

@@ -317,12 +317,32 @@ class Situation:
     # Floats in the states of every step of the batch (time × batch × units),
     # where the shape is known when the graph is built; else None.
     states_size: int | None = None
+    gpu: bool = False  # the layer computes on a GPU (see `on_gpu`)
 
 
 # A whole sequence's states at least this large (32 MiB of float32, the L3
 # cache of the CPU measured in docs/speed.md) no longer stay in the cache
 # between the gates that compute them, the scan and its backward pass.
 LARGE_STATES = 2**23
+
+
+def on_gpu(weight):
+    """Whether a layer with the variable `weight` computes on a GPU: on
+    PyTorch, where its weights are (Keras moves the inputs there); JAX
+    computes on its default backend; TensorFlow places each op on a GPU
+    where it has one."""
+    backend = keras.backend.backend()
+    if backend == "torch":
+        return weight.value.device.type == "cuda"
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() == "gpu"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_logical_devices("GPU"))
+    return False
 
 
 def choose_paths(s):
@@ -350,7 +370,17 @@ def choose_paths(s):
         # when the graph is built; without it, the layer's loop steps the cell.
         if not s.static_length:
             return [LOOP]
-        # The associative (parallel) scan was slower than the others on every
+        # On a GPU, a loop of T dependent steps leaves its thousands of cores
+        # idle; the associative scan's O(log T) steps, or the chunked scan's
+        # 2√T on tensors √T times wider, fill them. Fastest on an H200: the
+        # associative scan under JAX, the chunked one under PyTorch (whose
+        # associative scan is recursion in Python). TensorFlow's GPU build
+        # was not measured, and takes its CPU choice.
+        if s.gpu and s.backend == "jax":
+            return [ASSOCIATIVE_SCAN]
+        if s.gpu and s.backend == "torch":
+            return [CHUNKED_SCAN]
+        # The associative scan was slower than the others on every
         # backend's CPU: its O(log T) depth is for hardware with many cores;
         # the chunked scan, slower than the sequential one on TensorFlow's
         # and JAX's. On PyTorch, whose loops are Python's, the blocked scan
@@ -480,7 +510,7 @@ class RecurrentLayer(keras.layers.RNN):
                 and getattr(cell, "recurrent_activation", activations.sigmoid)
                 is activations.sigmoid)
 
-    def situation(self, mask, training, static_length=True, states_size=None):
+    def situation(self, mask, training, static_length=True, states_size=None, gpu=False):
         cell = self.cell
         return Situation(
             backend=keras.backend.backend(),
@@ -498,6 +528,7 @@ class RecurrentLayer(keras.layers.RNN):
             static_length=static_length,
             scan_in_blocks=self.scan_in_blocks,
             states_size=states_size,
+            gpu=gpu,
         )
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
@@ -506,7 +537,8 @@ class RecurrentLayer(keras.layers.RNN):
         batch, steps = sequences.shape[0], sequences.shape[1]
         known = batch is not None and steps is not None
         situation = self.situation(mask, training, static_length=steps is not None,
-                                   states_size=batch * steps * self.units if known else None)
+                                   states_size=batch * steps * self.units if known else None,
+                                   gpu=on_gpu(self.cell.kernel))
         for path in choose_paths(situation):
             if path == FUSED:
                 from kerasrnn import kernels  # here: kernels imports this module

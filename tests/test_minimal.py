@@ -20,7 +20,6 @@ import os
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from kerasrnn import MinGRU, MinGRUCell, MinLSTM, MinLSTMCell, recurrent
 from kerasrnn.minimal import FORMULATIONS, SCANS
@@ -100,6 +99,8 @@ def value_and_gradients(layer, x, h0, mask):
 
     variables = layer.trainable_variables
     if backend == "tensorflow":
+        import tensorflow as tf
+
         @tf.function  # a graph: Keras's loop over 2048 steps is slow eagerly
         def run(x, h0):
             with tf.GradientTape() as tape:
@@ -197,6 +198,8 @@ def test_every_scan_formulation_solves_the_recurrence():
 
 
 def test_a_length_unknown_until_run_takes_the_layers_loop():
+    import tensorflow as tf
+
     layer = MinGRU(UNITS, return_sequences=True)
     layer.build((None, None, FEATURES))
     random_weights(layer)
@@ -235,6 +238,7 @@ import keras
 import test_minimal as t
 import tempfile
 from pathlib import Path
+from kerasrnn import recurrent
 # Every feature at once, and none but the sequences and the state: each
 # feature's own case ran on TensorFlow, and a new backend's compilations
 # cost seconds each.
@@ -245,7 +249,6 @@ if keras.backend.backend() == "jax":
     # minGRU scans in blocks on JAX once its states outgrow the cache, which
     # the tests' small batches never do: count every size as large, and
     # record the paths the layers take.
-    from kerasrnn import recurrent
     large, choose, taken = recurrent.LARGE_STATES, recurrent.choose_paths, set()
     recurrent.LARGE_STATES = 0
     recurrent.choose_paths = lambda s: taken.update(choose(s)) or choose(s)
@@ -253,6 +256,21 @@ if keras.backend.backend() == "jax":
                   for steps in (7, 2048)}})
     recurrent.LARGE_STATES, recurrent.choose_paths = large, choose
     assert taken == {{recurrent.BLOCKED_SCAN}}, taken
+scan_device = None
+if keras.backend.backend() == "torch":
+    # Keras's PyTorch associative scan makes its buffers on torch's default
+    # device, ours on its inputs' (a GPU's, where the default is the CPU):
+    # here CPU tensors under a "meta" default.
+    import torch
+    from kerasrnn.minimal import associative_scan, sequential_scan
+    a, b, h0 = torch.rand(7, 2, 3), torch.rand(7, 2, 3), torch.rand(2, 3)
+    torch.set_default_device("meta")
+    try:
+        states = associative_scan(a, b, h0)
+    finally:
+        torch.set_default_device("cpu")
+    assert torch.allclose(states, sequential_scan(a, b, h0)), states
+    scan_device = str(states.device)
 # What the library promises of a cell, on this backend too.
 features = []
 for kind in t.KINDS:
@@ -268,6 +286,7 @@ for kind, (_, layer_class) in t.KINDS.items():
     layer.build((None, None, t.FEATURES))
     paths[kind] = t.paths(layer, masked=True, training=True)
 print(json.dumps({{"backend": keras.backend.backend(), "worst": worst, "paths": paths,
+                  "scan_device": scan_device, "gpu": recurrent.on_gpu(layer.cell.kernel),
                   "formulations": t.formulations_against_numpy(), "features": features}}))
 """
 
@@ -286,6 +305,9 @@ def test_the_scan_computes_what_the_loop_computes_on_other_backends(backend, on_
         "minlstm": [BLOCKED_SCAN]}
     if backend == "jax":
         assert "mingru in blocks/2048" in report["worst"]
+    if backend == "torch":
+        assert report["scan_device"] == "cpu"
+    assert report["gpu"] is False  # the scans measured fastest on a CPU, above
     for name, worst in report["worst"].items():
         assert worst < TOLERANCE[int(name.split("/")[1])], report
     assert sorted(report["formulations"]) == sorted(SCANS)
@@ -312,7 +334,10 @@ def test_the_layer_tells_the_path_how_large_its_states_are(monkeypatch):
     x, _, _ = data(7)
     layer(x)
     assert seen[-1].states_size == BATCH * 7 * UNITS
+    assert not seen[-1].gpu  # this machine has none
     # Traced with neither the batch nor the length known:
+    import tensorflow as tf
+
     unknown = tf.TensorSpec((None, None, FEATURES), "float32")
     tf.function(layer, input_signature=[unknown]).get_concrete_function()
     assert seen[-1].states_size is None and not seen[-1].static_length

@@ -10,8 +10,10 @@ import tensorflow as tf
 
 from kerasrnn import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from kerasrnn.recurrent import (
+    ASSOCIATIVE_SCAN,
     BLOCKED_SCAN,
     CELL,
+    CHUNKED_SCAN,
     FUSED,
     LARGE_STATES,
     LOOP,
@@ -101,6 +103,15 @@ def test_on_jax_every_family_scans_in_blocks_once_its_states_outgrow_the_cache()
     # Measured on JAX only: elsewhere the size changes nothing.
     assert paths(**SCANNED, states_size=large) == [SEQUENTIAL_SCAN]
     assert paths(**SCANNED, backend="torch", states_size=small) == [BLOCKED_SCAN]
+
+
+def test_on_a_gpu_the_scan_measured_fastest_there():
+    assert paths(**SCANNED, backend="jax", gpu=True) == [ASSOCIATIVE_SCAN]
+    assert paths(**SCANNED, backend="jax", gpu=True, scan_in_blocks=True,
+                 states_size=LARGE_STATES) == [ASSOCIATIVE_SCAN]
+    assert paths(**SCANNED, backend="torch", gpu=True) == [CHUNKED_SCAN]
+    assert paths(**SCANNED, gpu=True) == [SEQUENTIAL_SCAN]  # TensorFlow's: not measured
+    assert paths(**SCANNED, backend="jax", gpu=True, static_length=False) == [LOOP]
 
 
 def test_a_scan_computes_masks_unroll_and_input_dropout():
