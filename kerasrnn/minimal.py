@@ -23,9 +23,9 @@ solved by a scan over time in one of three formulations, all exact:
 A fourth, the layer's blocked scan, also moves the input matmul and the
 gates into the loop, a block of a few steps at a time (`MinimalLayer._blocked_scan`).
 
-`kerasrnn.recurrent.choose_paths` picks the fastest on each backend's CPU,
-as measured by benchmarks/minimal.py (docs/speed.md, "minGRU and minLSTM"),
-and `with_written_out_gradient` gives each its backward pass: the same scan
+`kerasrnn.recurrent.choose_paths` picks the fastest on each backend's CPU
+and, under JAX and PyTorch, on a GPU, as measured by benchmarks/minimal.py
+(docs/speed.md, "minGRU and minLSTM"), and `with_written_out_gradient` gives each its backward pass: the same scan
 run from the end.
 
 The scans work on `a` and `b` themselves, not on their logarithms. The
