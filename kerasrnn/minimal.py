@@ -25,8 +25,8 @@ gates into the loop, a block of a few steps at a time (`MinimalLayer._blocked_sc
 
 `kerasrnn.recurrent.choose_paths` picks the fastest on each backend's CPU
 and, under JAX and PyTorch, on a GPU, as measured by benchmarks/minimal.py
-(docs/speed.md, "minGRU and minLSTM"), and `with_written_out_gradient` gives each its backward pass: the same scan
-run from the end.
+(docs/speed.md, "minGRU and minLSTM"), and `with_written_out_gradient`
+gives each its backward pass: the same scan run from the end.
 
 The scans work on `a` and `b` themselves, not on their logarithms. The
 paper works in log space because its scan (Heinsen 2023) divides by the
