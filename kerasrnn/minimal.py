@@ -99,9 +99,8 @@ def _default_device_of(x):
     """
     if keras.backend.backend() != "torch":
         return contextlib.nullcontext()
-    import torch
-
-    return torch.device(x.device)
+    # A `torch.device` is the context that makes it the default.
+    return ops.convert_to_tensor(x).device
 
 
 def associative_scan(a, b, h0, reverse=False):

@@ -328,20 +328,13 @@ LARGE_STATES = 2**23
 
 def on_gpu(weight):
     """Whether a layer with the variable `weight` computes on a GPU: on
-    PyTorch, where its weights are (Keras moves the inputs there); JAX
-    computes on its default backend; TensorFlow places each op on a GPU
-    where it has one."""
+    PyTorch, where its weights are (Keras moves the inputs there); on JAX
+    and TensorFlow, on Keras's default devices, its GPUs where it has any."""
     backend = keras.backend.backend()
     if backend == "torch":
         return weight.value.device.type == "cuda"
-    if backend == "jax":
-        import jax
-
-        return jax.default_backend() == "gpu"
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return bool(tf.config.list_logical_devices("GPU"))
+    if backend in ("jax", "tensorflow"):
+        return keras.distribution.list_devices()[0].startswith("gpu")
     return False
 
 
