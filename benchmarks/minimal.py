@@ -130,9 +130,8 @@ def worker(args):
             for _ in range(args.rounds):
                 for contender, (model, _) in models.items():
                     times[contender].append(timed(model, x, y, repeats))
-            print(json.dumps({"cell": cell, "steps": steps, "times": times,
-                              "formulation": models["layer"][1]["formulation"] if "layer" in models
-                              else None}),
+            ran = models["layer"][1]["formulation"] if "layer" in models else None
+            print(json.dumps({"cell": cell, "steps": steps, "times": times, "formulation": ran}),
                   flush=True)
 
 

@@ -250,8 +250,13 @@ if keras.backend.backend() == "jax":
     # the tests' small batches never do: count every size as large, and
     # record the paths the layers take.
     large, choose, taken = recurrent.LARGE_STATES, recurrent.choose_paths, set()
-    recurrent.LARGE_STATES = 0
-    recurrent.choose_paths = lambda s: taken.update(choose(s)) or choose(s)
+
+    def recording(situation):
+        chosen = choose(situation)
+        taken.update(chosen)
+        return chosen
+
+    recurrent.LARGE_STATES, recurrent.choose_paths = 0, recording
     worst.update({{f"mingru in blocks/{{steps}}": t.scan_against_loop("mingru", steps, cases)
                   for steps in (7, 2048)}})
     recurrent.LARGE_STATES, recurrent.choose_paths = large, choose
