@@ -66,6 +66,12 @@ __all__ = [*_EXPORTS, "__version__"]
 
 def __getattr__(name):
     if name in _EXPORTS:
+        # Keras first: its import runs `_register`, which imports every
+        # family. Were the family's own import the first of Keras, `_register`
+        # would run with that module half-loaded, and a family that imports
+        # from it (peephole.py from lstm.py) would fail.
+        import keras  # noqa: F401
+
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'kerasrnn' has no attribute {name!r}")
 

@@ -1,10 +1,12 @@
 """The package's surface: imports, version, the `kerasrnn` command."""
 
 import importlib.metadata
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 import kerasrnn
@@ -45,6 +47,18 @@ def test_unknown_command_is_a_usage_error():
     assert "No such command" in result.output
 
 
+@pytest.mark.parametrize("name", sorted({module: name for name, module
+                                          in kerasrnn._EXPORTS.items()}.values()))
+def test_each_family_imports_first_in_a_fresh_process(name):
+    """`from kerasrnn import X` as a program's first use of Keras: Keras's
+    import registers every family while X's module is not yet loading."""
+    run = subprocess.run([sys.executable, "-c", f"from kerasrnn import {name}; print({name})"],
+                         capture_output=True, text=True,
+                         env={**os.environ, "KERAS_BACKEND": "numpy"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert name in run.stdout
+
+
 # The library on another backend, used, then: which tensorflow modules are loaded.
 LIBRARY_WITHOUT_TENSORFLOW = """
 import json, sys
@@ -63,12 +77,9 @@ print(json.dumps({"backend": keras.backend.backend(), "shapes": shapes,
 def test_the_library_imports_no_tensorflow_on_another_backend():
     import importlib.util
     import json
-    import os
 
     backend = next((b for b in ("jax", "torch") if importlib.util.find_spec(b)), None)
     if backend is None:
-        import pytest
-
         pytest.skip("neither JAX nor PyTorch is installed, so no backend runs without TensorFlow")
     run = subprocess.run([sys.executable, "-c", LIBRARY_WITHOUT_TENSORFLOW],
                          capture_output=True, text=True,
