@@ -14,6 +14,7 @@ too. A difference is measured relative to the scale of what is compared:
 `max|scan − loop| / max|loop|` per tensor.
 """
 
+import contextlib
 import json
 import os
 
@@ -249,17 +250,12 @@ if keras.backend.backend() == "jax":
     # minGRU scans in blocks on JAX once its states outgrow the cache, which
     # the tests' small batches never do: count every size as large, and
     # record the paths the layers take.
-    large, choose, taken = recurrent.LARGE_STATES, recurrent.choose_paths, set()
-
-    def recording(situation):
-        chosen = choose(situation)
-        taken.update(chosen)
-        return chosen
-
-    recurrent.LARGE_STATES, recurrent.choose_paths = 0, recording
-    worst.update({{f"mingru in blocks/{{steps}}": t.scan_against_loop("mingru", steps, cases)
-                  for steps in (7, 2048)}})
-    recurrent.LARGE_STATES, recurrent.choose_paths = large, choose
+    large, recurrent.LARGE_STATES = recurrent.LARGE_STATES, 0
+    with t.situations_seen() as seen:
+        worst.update({{f"mingru in blocks/{{steps}}": t.scan_against_loop("mingru", steps, cases)
+                      for steps in (7, 2048)}})
+    taken = {{path for s in seen for path in recurrent.choose_paths(s)}}
+    recurrent.LARGE_STATES = large
     assert taken == {{recurrent.BLOCKED_SCAN}}, taken
 scan_device = None
 if keras.backend.backend() == "torch":
@@ -327,25 +323,36 @@ def paths(layer, masked, training, static_length=True):
                                         static_length))
 
 
-def test_the_layer_tells_the_path_how_large_its_states_are(monkeypatch):
-    seen = []
+@contextlib.contextmanager
+def situations_seen():
+    """The `Situation` of every call the layers make to `choose_paths`
+    within the block, in a list."""
+    seen, choose = [], recurrent.choose_paths
 
     def recording(situation):
         seen.append(situation)
-        return choose_paths(situation)
+        return choose(situation)
 
-    monkeypatch.setattr(recurrent, "choose_paths", recording)
-    layer = MinGRU(UNITS, return_sequences=True)
-    x, _, _ = data(7)
-    layer(x)
-    assert seen[-1].states_size == BATCH * 7 * UNITS
-    assert not seen[-1].gpu  # this machine has none
-    # Traced with neither the batch nor the length known:
+    recurrent.choose_paths = recording
+    try:
+        yield seen
+    finally:
+        recurrent.choose_paths = choose
+
+
+def test_the_layer_tells_the_path_how_large_its_states_are():
     import tensorflow as tf
 
-    unknown = tf.TensorSpec((None, None, FEATURES), "float32")
-    tf.function(layer, input_signature=[unknown]).get_concrete_function()
-    assert seen[-1].states_size is None and not seen[-1].static_length
+    layer = MinGRU(UNITS, return_sequences=True)
+    x, _, _ = data(7)
+    with situations_seen() as seen:
+        layer(x)
+        assert seen[-1].states_size == BATCH * 7 * UNITS
+        assert not seen[-1].gpu  # this machine has none
+        # Traced with neither the batch nor the length known:
+        unknown = tf.TensorSpec((None, None, FEATURES), "float32")
+        tf.function(layer, input_signature=[unknown]).get_concrete_function()
+        assert seen[-1].states_size is None and not seen[-1].static_length
 
 
 def test_the_layer_takes_the_scan_and_a_subclassed_step_takes_the_loop():
