@@ -30,8 +30,9 @@ in `_EXPORTS` below, and its `--cell` name in the apps' list.
 The modules are imported on first use, so that `import kerasrnn` (and the
 `kerasrnn` command's `--help`) does not import Keras. Their classes are
 registered with Keras whatever the order of imports: at once when Keras is
-already imported, else as soon as it is, so `.keras` files that use them
-load with `keras.saving.load_model` and no `custom_objects`.
+already imported, else as soon as it is (or, when a module of kerasrnn is
+what imports it, as soon as that module has loaded), so `.keras` files that
+use them load with `keras.saving.load_model` and no `custom_objects`.
 """
 
 import importlib
@@ -66,12 +67,6 @@ __all__ = [*_EXPORTS, "__version__"]
 
 def __getattr__(name):
     if name in _EXPORTS:
-        # Keras first: its import runs `_register`, which imports every
-        # family. Were the family's own import the first of Keras, `_register`
-        # would run with that module half-loaded, and a family that imports
-        # from it (peephole.py from lstm.py) would fail.
-        import keras  # noqa: F401
-
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'kerasrnn' has no attribute {name!r}")
 
@@ -80,8 +75,27 @@ def __dir__():
     return sorted([*globals(), *_EXPORTS])
 
 
-def _register(_keras=None):
-    """Imports every family module; each registers its classes with Keras."""
+# The modules the families import as they load. While one of them is half
+# loaded (its body is running), the families that import names from it
+# cannot load.
+_LIBRARY = ("kerasrnn.recurrent", "kerasrnn.bptt", *dict.fromkeys(_EXPORTS.values()))
+_loaded = set()  # the modules whose import has finished, as wrapt reports it
+
+
+def _register(_module=None):
+    """Imports every family module; each registers its classes with Keras.
+
+    Runs once Keras is loaded and no module of `_LIBRARY` is half loaded.
+    When a program's first use of Keras is `from kerasrnn.recurrent import
+    ...` (or `kerasrnn.lstm`), Keras is imported from inside that module,
+    before it defines the names the families import from it: then this
+    runs again, and does the work, when that module has loaded.
+    """
+    if _module is not None:
+        _loaded.add(_module.__name__)
+    half_loaded = [name for name in _LIBRARY if name in sys.modules and name not in _loaded]
+    if "keras" not in sys.modules or half_loaded:
+        return
     for module in dict.fromkeys(_EXPORTS.values()):
         importlib.import_module(module)
 
@@ -90,7 +104,9 @@ if "keras" in sys.modules:  # Keras's cost is paid already
     _register()
 else:
     # wrapt (a dependency of TensorFlow's) runs the hook right after `keras`
-    # is first imported, by whatever code imports it.
+    # is first imported, by whatever code imports it, and after each module
+    # of `_LIBRARY` has loaded.
     import wrapt
 
-    wrapt.register_post_import_hook(_register, "keras")
+    for name in ("keras", *_LIBRARY):
+        wrapt.register_post_import_hook(_register, name)
