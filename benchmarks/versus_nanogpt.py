@@ -95,6 +95,7 @@ consecutive = [val[s:s + context + 1] for s in range(0, len(val) - context, cont
 print(json.dumps({"random": mean_loss(random), "windows": mean_loss(consecutive)}))
 """
 
+
 def run(command, cwd=None, env=None):
     """Runs `command`, returning its stdout; exits with its stderr's tail if it fails."""
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True,

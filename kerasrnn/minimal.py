@@ -346,7 +346,6 @@ class MinGRUCell(MinimalCell):
         return 1.0 - z, z * g(k_h), {"z": z}
 
 
-
 @keras.saving.register_keras_serializable(package="kerasrnn")
 class MinLSTMCell(MinimalCell):
     """minLSTM (Feng et al. 2024, log-space version), one time step.
@@ -395,7 +394,6 @@ class MinLSTMCell(MinimalCell):
         d = self._gate_logit(k_f, k_i)
         f, i = ops.sigmoid(-d), ops.sigmoid(d)
         return f, i * g(k_h), {"f": f, "i": i}
-
 
 
 class MinimalLayer(RecurrentLayer):

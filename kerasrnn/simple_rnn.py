@@ -16,6 +16,7 @@ from kerasrnn.recurrent import RecurrentCell, RecurrentLayer, first_state, maske
 
 __all__ = ["SimpleRNNCell", "SimpleRNN"]
 
+
 @keras.saving.register_keras_serializable(package="kerasrnn")
 class SimpleRNNCell(RecurrentCell):
     """Elman's recurrent cell, one time step.

@@ -145,7 +145,6 @@ def test_after_start_up_stderr_is_the_real_one(tmp_path):
     assert log.read_text() == "child\n"
 
 
-
 def test_a_closed_stderr_runs_the_command_and_fd_2_stays_taken(tmp_path):
     # `kerasrnn ... 2>&-`: Python starts with sys.stderr None and fd 2 free;
     # the command must run, and no file it opens may take number 2.

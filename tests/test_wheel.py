@@ -231,6 +231,8 @@ def test_evaluate_and_serving_check_on_the_packaged_models(installed):
     for model, newest in _newest_versions().items():
         assert f"{model}/{newest}: loads with the session loader (tag serve)" in check
     assert list(installed["work"].iterdir()) == []  # nothing written where the user stands
+
+
 def _readme_figure(command):
     """The figure the README's results table gives for the pretrained model of `command`."""
     for line in (ROOT / "README.md").read_text().splitlines():

@@ -25,6 +25,7 @@ def keras_name(cell):
     """`--cell NAME` as part of a Keras layer or model name (no hyphens)."""
     return cell.replace("-", "_")
 
+
 # default: this device; mirrored: every local GPU; multiworker: TF_CONFIG's hosts.
 STRATEGIES = ("default", "mirrored", "multiworker")
 
