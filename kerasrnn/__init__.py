@@ -75,10 +75,12 @@ def __dir__():
     return sorted([*globals(), *_EXPORTS])
 
 
+_FAMILIES = tuple(dict.fromkeys(_EXPORTS.values()))  # each family's module, once
+
 # The modules the families import as they load. While one of them is half
 # loaded (its body is running), the families that import names from it
 # cannot load.
-_LIBRARY = ("kerasrnn.recurrent", "kerasrnn.bptt", *dict.fromkeys(_EXPORTS.values()))
+_LIBRARY = ("kerasrnn.recurrent", "kerasrnn.bptt", *_FAMILIES)
 _loaded = set()  # the modules whose import has finished, as wrapt reports it
 
 
@@ -96,7 +98,7 @@ def _register(_module=None):
     half_loaded = [name for name in _LIBRARY if name in sys.modules and name not in _loaded]
     if "keras" not in sys.modules or half_loaded:
         return
-    for module in dict.fromkeys(_EXPORTS.values()):
+    for module in _FAMILIES:
         importlib.import_module(module)
 
 
