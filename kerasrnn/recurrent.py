@@ -527,32 +527,44 @@ class RecurrentLayer(keras.layers.RNN):
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if tree.is_nested(mask):
             mask = mask[0]
+        from kerasrnn import portable  # here: portable imports this module
+
+        target = portable.export_target()
+        if target is not None:  # Keras's exporter traces for LiteRT or ONNX
+            return portable.run(self, target, sequences, initial_state, mask, training)
         batch, steps = sequences.shape[0], sequences.shape[1]
         known = batch is not None and steps is not None
         situation = self.situation(mask, training, static_length=steps is not None,
                                    states_size=batch * steps * self.units if known else None,
                                    gpu=on_gpu(self.cell.kernel))
         for path in choose_paths(situation):
-            if path == FUSED:
-                from kerasrnn import kernels  # here: kernels imports this module
-
-                try:
-                    return kernels.run(self, sequences, initial_state, mask, training)
-                except NotImplementedError:  # the kernel declined: the next path
-                    continue
-            if path in SCANS:
-                return self._run_scan(path, sequences, initial_state, mask, training)
-            if path == WRITTEN_OUT:
-                return self._run_written_out(sequences, initial_state, training)
-            if path == LOOP:
-                return self._run_loop(sequences, initial_state, mask, training)
-            if path == CELL:
-                return keras.layers.RNN.inner_loop(self, sequences, initial_state, mask,
-                                                   training)
+            if path != FUSED:
+                return self.run_path(path, sequences, initial_state, mask, training)
+            try:
+                return self.run_path(path, sequences, initial_state, mask, training)
+            except NotImplementedError:  # the kernel declined: the next path
+                continue
         raise ValueError(
             "use_cudnn=True, but the backend has no fused kernel for this "
             "configuration on this device; pass use_cudnn='auto' to fall back"
         )
+
+    def run_path(self, path, sequences, initial_state, mask, training):
+        """`inner_loop`'s `(last_output, outputs, states)` by one path;
+        `NotImplementedError` where a fused kernel declines."""
+        if path == FUSED:
+            from kerasrnn import kernels  # here: kernels imports this module
+
+            return kernels.run(self, sequences, initial_state, mask, training)
+        if path in SCANS:
+            return self._run_scan(path, sequences, initial_state, mask, training)
+        if path == WRITTEN_OUT:
+            return self._run_written_out(sequences, initial_state, training)
+        if path == LOOP:
+            return self._run_loop(sequences, initial_state, mask, training)
+        if path == CELL:
+            return keras.layers.RNN.inner_loop(self, sequences, initial_state, mask, training)
+        raise ValueError(f"unknown path {path!r}")
 
     def _projections(self, sequences, initial_state, training):
         """The cell's `project(sequences · kernel)` for every step, and the

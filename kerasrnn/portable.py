@@ -1,0 +1,207 @@
+"""The graphs that LiteRT's and ONNX's converters turn into their runtimes' ops.
+
+`model.export(path, format="litert")` and `format="onnx"` trace the model on
+TensorFlow and hand the graph to a converter: TensorFlow's LiteRT converter,
+or tf2onnx. Each recognises a recurrent layer in one form only, and the
+forms differ:
+
+- **LiteRT.** Its builtin operators hold no TensorFlow `TensorList`, the
+  structure `keras.layers.RNN`'s loop gathers its outputs in; the converter
+  can lower a list to builtins only where every element's shape is known
+  when converting, so a loop over a batch of any size becomes `Flex` ops,
+  which LiteRT's Python interpreter and microcontrollers cannot run. Here a
+  loop reads its step with `gather` and writes it with
+  `tensor_scatter_nd_update` into a tensor (`builtin_loop`): `WHILE`,
+  `GATHER`, `SCATTER_ND` and the step's arithmetic, for any batch and any
+  length. LiteRT's fused `UNIDIRECTIONAL_SEQUENCE_LSTM` comes only from a
+  function marked as Keras 2's LSTM was (`tf.api_implements="lstm_..."`,
+  six arguments, five results), and only at a batch size fixed when
+  converting: its states are tensors of that size. `lstm_for_litert` is
+  that function; the converter replaces its body, and where it cannot (a
+  batch of any size, a state the layer returns) the body, a builtin loop,
+  stays.
+- **ONNX.** tf2onnx rewrites a `TensorList` loop into ONNX's `LSTM` or `GRU`
+  where the loop's body is the step of Keras's `LSTMCell` (what
+  `keras.layers.RNN` over kerasrnn's `LSTMCell` traces), or of Keras 2's
+  GRU with `reset_after=True` (`keras_gru_step`, ONNX's
+  `linear_before_reset=1`). It has no such rewrite for a plain RNN's step.
+
+So what a layer traces depends on where the trace goes: `export_target`
+reads it off the caller, Keras's exporter, and `RecurrentLayer.inner_loop`
+asks `run` for the graph. Every other trace (training, `predict`, a
+SavedModel for TensorFlow Serving) keeps the paths of `choose_paths`. None
+of these forms calls a cuDNN kernel, whatever device traces it.
+
+What each layer becomes, and what each runtime cannot express, is in
+docs/deploy.md.
+"""
+
+import sys
+import uuid
+
+import keras
+from keras import ops, tree
+
+# Keras's exporters, by module: a trace that runs under one of them is for
+# that converter.
+_EXPORTERS = {"keras.src.export.litert": "litert", "keras.src.export.onnx": "onnx"}
+
+
+def export_target():
+    """`"litert"` or `"onnx"` while Keras's exporter for that format traces
+    the model on TensorFlow; else None."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    frame = sys._getframe(1)
+    while frame is not None:
+        target = _EXPORTERS.get(frame.f_globals.get("__name__"))
+        if target is not None:
+            return target
+        frame = frame.f_back
+    return None
+
+
+def run(layer, target, sequences, initial_state, mask, training):
+    """`layer.inner_loop`'s `(last_output, outputs, states)`, traced in the
+    form the `target` converter recognises."""
+    from kerasrnn.recurrent import CELL, LOOP
+
+    if target == "litert":
+        if _is_standard(layer, "LSTMCell") and mask is None and not layer.return_state \
+                and not layer.stateful and sequences.shape[0] is not None:
+            return lstm_for_litert(layer, sequences, initial_state)
+        return builtin_loop(layer, sequences, initial_state, mask, training)
+    if _is_standard(layer, "LSTMCell"):
+        # The cell's own call inside Keras's loop: Keras's LSTM step.
+        return layer.run_path(CELL, sequences, initial_state, mask, training)
+    if _is_standard(layer, "GRUCell") and layer.cell.use_bias and mask is None:
+        return keras_gru_loop(layer, sequences, initial_state)
+    return layer.run_path(LOOP, sequences, initial_state, mask, training)
+
+
+def _is_standard(layer, family):
+    """Whether the layer computes its family's own step, in the standard
+    form (tanh, sigmoid, GRU's `reset_after`), `family` being the name of
+    the family's cell in kerasrnn."""
+    import kerasrnn
+
+    situation = layer.situation(None, False)
+    return (layer.family_cell is getattr(kerasrnn, family) and situation.own_call
+            and situation.own_step and situation.standard_form)
+
+
+def builtin_loop(layer, sequences, initial_state, mask, training):
+    """The layer's loop with no `TensorList`: each step `gather`s its
+    projection and writes its output into a `(time, batch, units)` tensor.
+    Masks and `go_backwards` as `keras.layers.RNN` computes them."""
+    import tensorflow as tf
+
+    cell = layer.cell
+    projections, recurrent_mask = layer._projections(sequences, initial_state, training)
+    projections = tf.transpose(projections, [1, 0, 2])
+    keep = None if mask is None else tf.transpose(tf.cast(mask, "bool"))
+    if layer.go_backwards:  # read from the end; outputs in that order, as Keras's
+        projections = tf.reverse(projections, [0])
+        keep = None if keep is None else tf.reverse(keep, [0])
+    states = [tf.convert_to_tensor(s) for s in tree.flatten(initial_state)]
+    steps, batch = tf.shape(projections)[0], tf.shape(projections)[1]
+    outputs = tf.zeros(tf.stack([steps, batch, cell.output_size]), projections.dtype)
+    last = tf.zeros(tf.stack([batch, cell.output_size]), projections.dtype)
+
+    def body(t, outputs, last, *states):
+        output, new_states = cell.recurrent_step(tf.gather(projections, t), list(states),
+                                                 recurrent_mask)
+        new_states = tree.flatten(new_states)
+        if keep is not None:
+            # A masked step keeps the states, and outputs zeros
+            # (`zero_output_for_mask`) or the last unmasked output.
+            step_keep = tf.gather(keep, t)[:, None]
+            new_states = [tf.where(step_keep, new, old) for new, old in zip(new_states, states)]
+            output = tf.where(step_keep, output,
+                              tf.zeros_like(output) if layer.zero_output_for_mask else last)
+            last = tf.where(step_keep, output, last)
+        else:
+            last = output
+        outputs = tf.tensor_scatter_nd_update(outputs, [[t]], output[None])
+        return (t + 1, outputs, last, *new_states)
+
+    invariants = [tf.TensorShape([]), tf.TensorShape([None, None, cell.output_size]),
+                  tf.TensorShape([None, cell.output_size])]
+    invariants += [tf.TensorShape([None, s.shape[-1]]) for s in states]
+    _, outputs, last, *states = tf.while_loop(
+        lambda t, *_: t < steps, body, (tf.constant(0), outputs, last, *states),
+        shape_invariants=tuple(invariants))
+    return last, tf.transpose(outputs, [1, 0, 2]), states
+
+
+def lstm_for_litert(layer, sequences, initial_state):
+    """The LSTM as the function LiteRT's converter fuses into
+    `UNIDIRECTIONAL_SEQUENCE_LSTM`: arguments (inputs, h0, c0, kernel,
+    recurrent_kernel, bias), results (last output, outputs, h, c, a
+    placeholder Keras 2 returned), marked `api_implements="lstm_<id>"` with
+    `time_major` and `go_backwards`. Its body, a builtin loop, is what
+    TensorFlow runs and what stays where the converter declines."""
+    import tensorflow as tf
+
+    cell = layer.cell
+    h0, c0 = [tf.convert_to_tensor(s) for s in tree.flatten(initial_state)]
+    bias = cell.bias if cell.use_bias else ops.zeros((4 * cell.units,), sequences.dtype)
+
+    def lstm(inputs, h0, c0, kernel, recurrent_kernel, bias):
+        x = tf.transpose(inputs, [1, 0, 2])
+        if layer.go_backwards:
+            x = tf.reverse(x, [0])
+        steps, batch = tf.shape(x)[0], tf.shape(x)[1]
+        outputs = tf.zeros(tf.stack([steps, batch, cell.units]), x.dtype)
+
+        def body(t, outputs, h, c):
+            z = tf.matmul(tf.gather(x, t), kernel) + tf.matmul(h, recurrent_kernel) + bias
+            z_i, z_f, z_g, z_o = tf.split(z, 4, axis=1)
+            c = tf.sigmoid(z_f) * c + tf.sigmoid(z_i) * tf.tanh(z_g)
+            h = tf.sigmoid(z_o) * tf.tanh(c)
+            return t + 1, tf.tensor_scatter_nd_update(outputs, [[t]], h[None]), h, c
+
+        _, outputs, h, c = tf.while_loop(lambda t, *_: t < steps, body,
+                                         (tf.constant(0), outputs, h0, c0))
+        outputs = tf.transpose(outputs, [1, 0, 2])
+        return outputs[:, -1], outputs, h, c, tf.constant(0.0)
+
+    fused = tf.function(lstm, autograph=False, experimental_attributes={
+        "api_implements": f"lstm_{uuid.uuid4()}",
+        "api_preferred_device": "CPU",
+        "time_major": False,
+        "go_backwards": bool(layer.go_backwards),
+    })
+    last, outputs, h, c, _ = fused(sequences, h0, c0, tf.convert_to_tensor(cell.kernel),
+                                   tf.convert_to_tensor(cell.recurrent_kernel),
+                                   tf.convert_to_tensor(bias))
+    return last, outputs, [h, c]
+
+
+def keras_gru_loop(layer, sequences, initial_state):
+    """The GRU (`reset_after=True`) in Keras's loop, each step in Keras 2's
+    form, which tf2onnx rewrites into ONNX's `GRU`."""
+    import tensorflow as tf
+
+    from kerasrnn.recurrent import backend_rnn
+
+    cell = layer.cell
+    # Read outside the loop, so that the loop's body sees them as its inputs,
+    # as tf2onnx's pattern expects.
+    kernel = tf.convert_to_tensor(cell.kernel)
+    recurrent_kernel = tf.convert_to_tensor(cell.recurrent_kernel)
+    input_bias, recurrent_bias = tf.unstack(tf.convert_to_tensor(cell.bias))
+
+    def step(x_t, states):
+        h_tm1 = states[0]
+        x_z, x_r, x_h = tf.split(tf.nn.bias_add(tf.matmul(x_t, kernel), input_bias), 3, axis=1)
+        r_z, r_r, r_h = tf.split(
+            tf.nn.bias_add(tf.matmul(h_tm1, recurrent_kernel), recurrent_bias), 3, axis=1)
+        z = tf.sigmoid(x_z + r_z)
+        r = tf.sigmoid(x_r + r_r)
+        h = z * h_tm1 + (1 - z) * tf.tanh(x_h + r * r_h)
+        return h, [h]
+
+    return backend_rnn(step, sequences, list(tree.flatten(initial_state)),
+                       go_backwards=layer.go_backwards, input_length=sequences.shape[1],
+                       return_all_outputs=layer.return_sequences)
