@@ -103,10 +103,15 @@ def builtin_loop(layer, sequences, initial_state, mask, training):
     if layer.go_backwards:  # read from the end; outputs in that order, as Keras's
         projections = tf.reverse(projections, [0])
         keep = None if keep is None else tf.reverse(keep, [0])
-    states = [tf.convert_to_tensor(s) for s in tree.flatten(initial_state)]
+    # Zeros computed from the inputs, never a constant: LiteRT's converter
+    # would make a constant of zeros one tensor with a fused LSTM's initial
+    # state, which that LSTM overwrites with its last state.
+    zeros = 0.0 * projections[0, :, :1]  # (batch, 1)
+    states = [tf.tile(zeros, [1, s.shape[-1]]) if _is_zero_constant(s)
+              else tf.convert_to_tensor(s) for s in tree.flatten(initial_state)]
     steps, batch = tf.shape(projections)[0], tf.shape(projections)[1]
     outputs = tf.zeros(tf.stack([steps, batch, cell.output_size]), projections.dtype)
-    last = tf.zeros(tf.stack([batch, cell.output_size]), projections.dtype)
+    last = tf.tile(zeros, [1, cell.output_size])
 
     def body(t, outputs, last, *states):
         output, new_states = cell.recurrent_step(tf.gather(projections, t), list(states),
@@ -132,6 +137,13 @@ def builtin_loop(layer, sequences, initial_state, mask, training):
         lambda t, *_: t < steps, body, (tf.constant(0), outputs, last, *states),
         shape_invariants=tuple(invariants))
     return last, tf.transpose(outputs, [1, 0, 2]), states
+
+
+def _is_zero_constant(tensor):
+    import tensorflow as tf
+
+    value = tf.get_static_value(tensor)
+    return value is not None and not value.any()
 
 
 def lstm_for_litert(layer, sequences, initial_state):

@@ -1,0 +1,174 @@
+"""Keras's own `model.export(format="litert" | "onnx")` for every layer, run
+in the runtimes: LiteRT's interpreter with builtin ops only, onnxruntime on
+the CPU (kerasrnn/portable.py; docs/deploy.md)."""
+
+import keras
+import numpy as np
+import pytest
+
+import kerasrnn
+
+REASON = 'the deployment tools are not installed: pip install "kerasrnn[deploy]"'
+onnx = pytest.importorskip("onnx", reason=REASON)
+onnxruntime = pytest.importorskip("onnxruntime", reason=REASON)
+pytest.importorskip("tf2onnx", reason=REASON)
+litert = pytest.importorskip("ai_edge_litert.interpreter", reason=REASON)
+schema = pytest.importorskip("ai_edge_litert.schema_py_generated", reason=REASON)
+
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                                reason="Keras exports LiteRT and ONNX files from TensorFlow")
+
+FEATURES = 5
+LAYERS = ["SimpleRNN", "LSTM", "GRU", "LayerNormSimpleRNN", "LayerNormLSTM", "LayerNormGRU",
+          "PeepholeLSTM", "MinGRU", "MinLSTM"]
+# (batch, steps): every size runs in the same file.
+SIZES = [(1, 1), (7, 1), (1, 28), (7, 28), (7, 500)]
+_BUILTIN_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items()
+                  if not name.startswith("_")}
+
+
+def litert_ops(path):
+    """The operators of every subgraph of a `.tflite` file: builtin ones by
+    name, others as `CUSTOM:<name>` (Flex ops among them)."""
+    model = schema.Model.GetRootAs(open(path, "rb").read())
+    found = set()
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for i in range(graph.OperatorsLength()):
+            code = model.OperatorCodes(graph.Operators(i).OpcodeIndex())
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            if builtin == schema.BuiltinOperator.CUSTOM:
+                found.add("CUSTOM:" + code.CustomCode().decode())
+            else:
+                found.add(_BUILTIN_NAMES[builtin])
+    return found
+
+
+def run_litert(path, x):
+    interpreter = litert.Interpreter(model_path=str(path))
+    source = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(source["index"], x.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(source["index"], x)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def run_onnx(path, x):
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def onnx_ops(path):
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model)
+    return {node.op_type for node in model.graph.node}
+
+
+def export_both(model, tmp_path, litert_signature=None):
+    litert_path, onnx_path = tmp_path / "m.tflite", tmp_path / "m.onnx"
+    model.export(litert_path, format="litert", verbose=False, input_signature=litert_signature)
+    model.export(onnx_path, format="onnx", verbose=False)
+    return litert_path, onnx_path
+
+
+def inputs(batch, steps, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (batch, steps, FEATURES)).astype("float32")
+
+
+def assert_runs_like_keras(model, litert_path, onnx_path, sizes=SIZES):
+    assert not {op for op in litert_ops(litert_path) if op.startswith("CUSTOM")}
+    onnx_ops(onnx_path)  # passes onnx.checker
+    for batch, steps in sizes:
+        x = inputs(batch, steps)
+        expected = model(x).numpy()
+        np.testing.assert_allclose(run_litert(litert_path, x), expected, atol=1e-4,
+                                   err_msg=f"LiteRT, batch {batch}, {steps} steps")
+        np.testing.assert_allclose(run_onnx(onnx_path, x), expected, atol=1e-5,
+                                   err_msg=f"ONNX, batch {batch}, {steps} steps")
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_every_layer_exports_and_runs_in_both_runtimes(name, tmp_path):
+    """Two of the layer stacked: the first returns its sequence read
+    backwards, the second its last output; both files take any batch and
+    any length."""
+    layer = getattr(kerasrnn, name)
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((None, FEATURES)),
+                              layer(6, return_sequences=True, go_backwards=True),
+                              layer(4)])
+    assert_runs_like_keras(model, *export_both(model, tmp_path))
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "MinGRU"])
+def test_bidirectional_and_masked_layers(name, tmp_path):
+    layer = getattr(kerasrnn, name)
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((None, FEATURES)), keras.layers.Masking(),
+                              keras.layers.Bidirectional(layer(6, return_sequences=True))])
+    litert_path, onnx_path = export_both(model, tmp_path)
+    x = inputs(7, 28)
+    x[:3, 20:] = 0.0  # padding at the end, as Masking expects it
+    x[5, :4] = 0.0  # and at the start
+    expected = model(x).numpy()
+    np.testing.assert_allclose(run_litert(litert_path, x), expected, atol=1e-4)
+    np.testing.assert_allclose(run_onnx(onnx_path, x), expected, atol=1e-5)
+
+
+def test_the_classic_cells_become_the_runtimes_own_operators(tmp_path):
+    """LSTM: LiteRT's fused sequence LSTM (at a fixed batch) and ONNX's
+    `LSTM`; GRU: ONNX's `GRU`. Each direction of a `Bidirectional` LSTM is one
+    fused operator in LiteRT, and ONNX's one bidirectional `LSTM`."""
+    keras.utils.set_random_seed(3)
+    fixed_batch = [keras.InputSpec(shape=(1, None, FEATURES), dtype="float32")]
+    lstm = keras.Sequential([keras.Input((None, FEATURES)),
+                             keras.layers.Bidirectional(kerasrnn.LSTM(6, return_sequences=True)),
+                             kerasrnn.LSTM(4)])
+    litert_path, onnx_path = export_both(lstm, tmp_path, litert_signature=fixed_batch)
+    ops = litert_ops(litert_path)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops and "WHILE" not in ops
+    assert [op for op in onnx_ops(onnx_path) if op in ("LSTM", "Loop")] == ["LSTM"]
+    directions = [{a.name: a.s for a in node.attribute}.get("direction", b"forward")
+                  for node in onnx.load(str(onnx_path)).graph.node if node.op_type == "LSTM"]
+    assert sorted(directions) == [b"bidirectional", b"forward"]  # tf2onnx joins the two
+    assert_runs_like_keras(lstm, litert_path, onnx_path, sizes=[(1, 1), (1, 28), (1, 500)])
+
+    gru = keras.Sequential([keras.Input((None, FEATURES)), kerasrnn.GRU(4)])
+    litert_path, onnx_path = export_both(gru, tmp_path)
+    assert "GRU" in onnx_ops(onnx_path) and "Loop" not in onnx_ops(onnx_path)
+    gru_node = next(n for n in onnx.load(str(onnx_path)).graph.node if n.op_type == "GRU")
+    assert {a.name: a.i for a in gru_node.attribute}.get("linear_before_reset") == 1
+    assert_runs_like_keras(gru, litert_path, onnx_path, sizes=[(7, 28)])
+
+
+def test_a_fused_lstm_beside_a_loop_at_a_fixed_batch(tmp_path):
+    """LiteRT's converter makes equal constants one tensor, and the fused
+    LSTM writes its state into its initial state's tensor: a loop that
+    started from a constant of zeros of the same shape would start from the
+    LSTM's last state."""
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential([keras.Input((None, FEATURES)),
+                              kerasrnn.LSTM(6, return_sequences=True), kerasrnn.GRU(6)])
+    fixed_batch = [keras.InputSpec(shape=(1, None, FEATURES), dtype="float32")]
+    litert_path, onnx_path = export_both(model, tmp_path, litert_signature=fixed_batch)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in litert_ops(litert_path)
+    assert_runs_like_keras(model, litert_path, onnx_path, sizes=[(1, 1), (1, 28)])
+
+
+def test_other_traces_keep_their_paths(tmp_path, monkeypatch):
+    """Outside Keras's LiteRT and ONNX exporters (`predict`, `fit`, a
+    SavedModel for TF Serving) the layers run as `choose_paths` says."""
+    from kerasrnn import portable
+
+    def refuse(*args):
+        raise AssertionError("a trace outside Keras's LiteRT and ONNX exporters")
+
+    model = keras.Sequential([keras.Input((None, FEATURES)), kerasrnn.LSTM(4)])
+    model.compile("sgd", "mse")
+    monkeypatch.setattr(portable, "run", refuse)
+    model.fit(inputs(7, 28), np.zeros((7, 4)), verbose=0)
+    model.predict(inputs(7, 28), verbose=0)
+    model.export(tmp_path / "saved", format="tf_saved_model", verbose=False)
+    with pytest.raises(AssertionError, match="outside"):
+        model.export(tmp_path / "m.onnx", format="onnx", verbose=False)
