@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasrnn.apps.common import model_lookup
-from kerasrnn.apps.common.choices import MINIMAL_CELLS, cell_class, keras_name
+from kerasrnn.apps.common.choices import MINIMAL_CELLS, keras_name, layer_class
 from kerasrnn.errors import UserError
 from kerasrnn.serving.export import DEFAULT_BASE_DIR, export_version
 
@@ -46,10 +46,13 @@ def build_model(cell="lstm", units=128, layers=1, bidirectional=False, dropout=0
         h = keras.layers.RandomZoom(0.08, fill_mode="constant", seed=seed)(h)
         h = keras.layers.Reshape((28, 28))(h)
     for i in range(layers):
-        recurrent = keras.layers.RNN(
-            cell_class(cell)(units, dropout=dropout, seed=seed,
-                             # the minimal cells have no recurrent weights to drop
-                             **({} if cell in MINIMAL_CELLS else {"recurrent_dropout": dropout})),
+        # The library's layer, not keras.layers.RNN over its cell: its fast
+        # paths train the model, and its export to LiteRT and ONNX becomes
+        # the runtimes' own operators (kerasrnn/portable.py).
+        recurrent = layer_class(cell)(
+            units, dropout=dropout, seed=seed,
+            # the minimal cells have no recurrent weights to drop
+            **({} if cell in MINIMAL_CELLS else {"recurrent_dropout": dropout}),
             return_sequences=i < layers - 1,
             name=f"{keras_name(cell)}_{i}",
         )
