@@ -121,7 +121,8 @@ def builtin_loop(layer, sequences, initial_state, mask, training):
             # A masked step keeps the states, and outputs zeros
             # (`zero_output_for_mask`) or the last unmasked output.
             step_keep = tf.gather(keep, t)[:, None]
-            new_states = [tf.where(step_keep, new, old) for new, old in zip(new_states, states)]
+            new_states = [tf.where(step_keep, new, old)
+                          for new, old in zip(new_states, states, strict=True)]
             output = tf.where(step_keep, output,
                               tf.zeros_like(output) if layer.zero_output_for_mask else last)
             last = tf.where(step_keep, output, last)

@@ -610,3 +610,43 @@ def test_every_cell_builds_the_classifier_with_dropout():
         recurrent = model.get_layer(f"{cell.replace('-', '_')}_0").cell
         assert recurrent.dropout == 0.25
         assert recurrent.recurrent_dropout == (0.0 if cell.startswith("min") else 0.25), cell
+
+
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+def test_export_to_onnx_and_litert_and_predict_without_tensorflow(trained, format):
+    """`mnist export --format` writes OUT/mnist.onnx or .tflite beside the
+    SavedModels; `mnist predict --model FILE` answers from it with neither
+    TensorFlow nor Keras imported, the SavedModel's digits and probabilities."""
+    pytest.importorskip("onnxruntime" if format == "onnx" else "ai_edge_litert",
+                        reason='the deployment tools are not installed: '
+                               'pip install "kerasrnn[deploy]"')
+    pytest.importorskip("tf2onnx" if format == "onnx" else "onnx",
+                        reason='pip install "kerasrnn[deploy]"')
+    from kerasrnn.apps.common import runtimes
+    from kerasrnn.apps.mnist.images import load_digit, sample_digits
+    from kerasrnn.apps.mnist.model import load_classifier
+
+    out = trained["out"]
+    result = _invoke("export", "--workdir", trained["workdir"], "--out", out, "--format", format)
+    assert result.exit_code == 0, result.output
+    path = out / ("mnist.onnx" if format == "onnx" else "mnist.tflite")
+    assert path.is_file() and not list(out.glob(".mnist*"))  # no temporary left behind
+    assert versions(out / "mnist") == [1]  # TF Serving's folders untouched
+
+    images = np.stack([load_digit(p)[0] for p in sample_digits()])
+    expected = load_classifier(out / "mnist").predict(images)
+    np.testing.assert_allclose(runtimes.load(path)(images), expected, atol=1e-4)
+
+    program = ("import sys\n"
+               "from kerasrnn.apps.cli import main\n"
+               "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+               "loaded = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"
+               "print('imported:', loaded)\n"
+               "sys.exit(code)\n")
+    run = subprocess.run([sys.executable, "-c", program, "mnist", "predict", "--model", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    *answers, imported = run.stdout.splitlines()
+    assert imported == "imported: []"
+    assert [line.split(": ")[1].split()[0] for line in answers] == \
+        [str(int(p.argmax())) for p in expected]

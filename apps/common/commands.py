@@ -10,22 +10,29 @@ import click
 from kerasrnn.apps.common import options, quiet
 
 
-def export_command(app, export_run):
-    """The app's `export` command, which calls `export_run(workdir, out)`."""
+def export_command(app, export_run, formats=("saved_model",)):
+    """The app's `export` command, which calls `export_run(workdir, out)`, or
+    `export_run(workdir, out, format)` where the app has more than one format."""
+    several = len(formats) > 1
+    other_formats = f"""
+
+    With --format onnx or litert, writes OUT/{app}.onnx or OUT/{app}.tflite
+    instead, for onnxruntime or LiteRT (`pip install "kerasrnn[deploy]"`);
+    `kerasrnn {app} predict --model FILE` runs it without TensorFlow.""" if several else ""
 
     @click.command(cls=quiet.Command, help=f"""Export a finished training run's model.keras
     as the next SavedModel version.
 
     For a run whose own export failed (an unwritable --out, a full disk):
-    the same signatures as the export at the end of `train`.
+    the same signatures as the export at the end of `train`.{other_formats}
 
     \b
     Example:
       kerasrnn {app} export --workdir runs/{app} --out saved_models
     """)
-    @options.export_folders(app)
-    def export(workdir, out):
-        export_run(workdir, out)
+    @options.export_folders(app, formats)
+    def export(workdir, out, **format):
+        export_run(workdir, out, **format)
 
     return export
 

@@ -61,12 +61,15 @@ def seed(default=0):
                         help="Seed of the data order, initial weights and dropout.")
 
 
-def model(app):
+def model(app, exported=False):
+    """--model; `exported`: the command also runs ONNX and LiteRT files."""
+    files = (" An .onnx or .tflite file (`kerasrnn {app} export --format`) runs on"
+             " onnxruntime or LiteRT, without TensorFlow.".format(app=app) if exported else "")
     return click.option(
         "--model", "model_path", type=click.Path(path_type=Path),
         help=f"A SavedModel folder (a version, or a model folder for its newest). Default:"
         f" the newest ./saved_models/{app}/N, else the pretrained model installed with"
-        " kerasrnn.",
+        f" kerasrnn.{files}",
     )
 
 
@@ -100,13 +103,23 @@ def strategy():
     )
 
 
-def export_folders(app):
-    """--workdir and --out of an app's `export` command."""
+def export_folders(app, formats=("saved_model",)):
+    """--workdir and --out of an app's `export` command, and --format where
+    the app exports to more than one."""
 
     def decorate(command):
+        help = f"Export the SavedModel to OUT/{app}/<next version>."
+        if len(formats) > 1:
+            help += (f" An ONNX or LiteRT file goes to OUT/{app}.onnx or OUT/{app}.tflite,"
+                     " beside TF Serving's model folders, never inside them.")
+            command = click.option(
+                "--format", type=click.Choice(formats), default=formats[0], show_default=True,
+                help="saved_model: for TensorFlow Serving; onnx: for any ONNX runtime;"
+                " litert: for LiteRT (phones, microcontrollers). See docs/deploy.md.",
+            )(command)
         command = click.option(
             "--out", type=click.Path(path_type=Path), default=Path("saved_models"),
-            show_default=True, help=f"Export the SavedModel to OUT/{app}/<next version>.",
+            show_default=True, help=help,
         )(command)
         return click.option(
             "--workdir", type=click.Path(exists=True, file_okay=False, path_type=Path),

@@ -155,6 +155,17 @@ def precheck(check):
     return decorate
 
 
+def without_tensorflow(when):
+    """Lets a command run without TensorFlow where `when(**params)` is true
+    (given an ONNX or LiteRT file, kerasrnn/apps/common/runtimes.py)."""
+
+    def decorate(callback):
+        callback.runs_without_tensorflow = when
+        return callback
+
+    return decorate
+
+
 class Command(click.Command):
     """A click command that starts TensorFlow quietly before its callback runs.
 
@@ -165,7 +176,9 @@ class Command(click.Command):
     def invoke(self, ctx):
         for check in getattr(self.callback, "prechecks", []):
             check(**ctx.params)
-        start_tensorflow()
+        without = getattr(self.callback, "runs_without_tensorflow", None)
+        if without is None or not without(**ctx.params):
+            start_tensorflow()
         return super().invoke(ctx)
 
 

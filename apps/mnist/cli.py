@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 
-from kerasrnn.apps.common import commands, options, quiet
+from kerasrnn.apps.common import commands, options, quiet, runtimes
 from kerasrnn.apps.mnist.config import TrainConfig
 from kerasrnn.errors import UserError
 
 DEFAULTS = TrainConfig()
+EXPORT_FORMATS = ("saved_model", *runtimes.FORMATS)
 MAX_GRID_SIDE = 20  # plot: 20 x 20 digits is the most a page shows legibly
 
 
@@ -195,8 +196,9 @@ def plot(model_path, dataset, data_dir, rows, cols, offset, out):
 
 
 @mnist.command()
-@options.model("mnist")
+@options.model("mnist", exported=True)
 @click.argument("images", nargs=-1, type=click.Path(path_type=Path))
+@quiet.without_tensorflow(lambda model_path, **_: runtimes.is_exported_file(model_path))
 def predict(model_path, images):
     """Print the predicted class and its probability for each IMAGE file.
 
@@ -204,20 +206,26 @@ def predict(model_path, images):
     kerasrnn (in kerasrnn/apps/mnist/samples/, named test_<index>_label_<L>.png).
     Images that are not 28x28 gray digits on black are converted (transparent
     parts filled, to gray, resized, inverted if the background is light),
-    with a note saying so.
+    with a note saying so. Given an .onnx or .tflite file (`kerasrnn mnist
+    export --format`), runs it on onnxruntime or LiteRT, without TensorFlow.
 
     \b
-    Example:
+    Examples:
       kerasrnn mnist predict my_digit.png
+      kerasrnn mnist predict --model saved_models/mnist.onnx
     """
     import numpy as np
 
     from kerasrnn.apps.mnist.images import load_digit, sample_digits
-    from kerasrnn.apps.mnist.model import load_classifier
 
     images = images or sample_digits()
     loaded = [load_digit(path) for path in images]  # all errors before the model loads
-    classifier = load_classifier(model_path)
+    if runtimes.is_exported_file(model_path):
+        classifier = _ExportedClassifier(model_path)
+    else:
+        from kerasrnn.apps.mnist.model import load_classifier
+
+        classifier = load_classifier(model_path)
     probabilities = classifier.predict(np.stack([pixels for pixels, _ in loaded]))
     for path, (_, notes), p in zip(images, loaded, probabilities, strict=True):
         for note in notes:
@@ -225,13 +233,29 @@ def predict(model_path, images):
         click.echo(f"{path}: {int(p.argmax())} (probability {float(p.max()):.3f})")
 
 
-def _export_run(workdir, out):
+class _ExportedClassifier:
+    """An ONNX or LiteRT file of the classifier, `predict(images)` as the
+    SavedModel's (kerasrnn/apps/mnist/model.py), without TensorFlow."""
+
+    def __init__(self, path):
+        self.model = runtimes.load(path)
+        if tuple(self.model.input_shape[1:]) != (28, 28):
+            raise UserError(f"{path}: not an mnist model (its input is"
+                            f" {self.model.input_shape}, not 28x28 images)")
+
+    def predict(self, images):
+        import numpy as np
+
+        return self.model(np.asarray(images, np.float32))
+
+
+def _export_run(workdir, out, format):
     from kerasrnn.apps.mnist.train import export_run
 
-    export_run(workdir, out)
+    export_run(workdir, out, format=format)
 
 
-mnist.add_command(commands.export_command("mnist", _export_run))
+mnist.add_command(commands.export_command("mnist", _export_run, formats=EXPORT_FORMATS))
 
 
 def _explain_usage(images, indices, **_):

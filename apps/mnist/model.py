@@ -65,6 +65,23 @@ def build_model(cell="lstm", units=128, layers=1, bidirectional=False, dropout=0
     return keras.Model(inputs, outputs, name=f"mnist_{keras_name(cell)}")
 
 
+def without_augmentation(model):
+    """The classifier without its augmentation layers, sharing its weights.
+
+    They do nothing at inference, but Keras still traces their random ops,
+    for which ONNX and LiteRT have no operator. The model is a plain stack
+    (`build_model`), so the rest is the same model.
+    """
+    augmentation = (keras.layers.Reshape, keras.layers.RandomRotation,
+                    keras.layers.RandomTranslation, keras.layers.RandomZoom)
+    inputs = keras.Input((28, 28), name="images")
+    h = inputs
+    for layer in model.layers[1:]:
+        if not isinstance(layer, augmentation):
+            h = layer(h)
+    return keras.Model(inputs, h, name=model.name)
+
+
 def export(model, base_dir=DEFAULT_BASE_DIR, example_images=None):
     """Writes the next `saved_models/mnist/<N>/` version for TF Serving; returns its path.
 

@@ -23,7 +23,7 @@ from kerasrnn.apps.common.training import (
     save_model_atomically,
 )
 from kerasrnn.apps.mnist import data
-from kerasrnn.apps.mnist.model import MODEL_NAME, build_model, export
+from kerasrnn.apps.mnist.model import MODEL_NAME, build_model, export, without_augmentation
 from kerasrnn.errors import UserError
 
 
@@ -102,17 +102,30 @@ def run(config, *, workdir, out, logdir=None, resume=False, restart=False, strat
         export_run(workdir, out, model, results)
 
 
-def export_run(workdir, out, model=None, results=None):
+def export_run(workdir, out, model=None, results=None, format="saved_model"):
     """Exports a trained run's model as the next SavedModel version, then results.json.
 
     Called at the end of `run`, and by `kerasrnn mnist export` for a run
-    whose export failed (an unwritable --out, a full disk).
+    whose export failed (an unwritable --out, a full disk). With `format`
+    "onnx" or "litert", writes `out/mnist.onnx` or `out/mnist.tflite`
+    instead: the LiteRT file for one digit at a time, the batch LiteRT's
+    fused LSTM needs (docs/deploy.md), the ONNX file for any batch.
     """
     if model is None:
         model = run_folder.trained_model(workdir)
     if tuple(model.input_shape[1:]) != (28, 28):
         raise UserError(f"{workdir}: not an mnist run (its model reads"
                         f" {tuple(model.input_shape[1:])}, not 28 rows of 28 pixels)")
+    if format != "saved_model":
+        from kerasrnn.apps.common import runtimes
+
+        run_folder.check_writable(out, "--out")
+        batch = 1 if format == "litert" else None
+        signature = [keras.InputSpec(shape=(batch, 28, 28), dtype="float32", name="images")]
+        path = Path(out) / (MODEL_NAME + runtimes.FORMATS[format])
+        runtimes.export(without_augmentation(model), path, format, input_signature=signature)
+        click.echo(f"Exported {path}")
+        return path
     run_folder.check_writable(Path(out) / MODEL_NAME, "--out")
     version = export(model, out)
     run_folder.record_export(workdir, version, results)

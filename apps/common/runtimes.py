@@ -1,0 +1,128 @@
+"""Models exported to ONNX or LiteRT, run without TensorFlow.
+
+A command given an `.onnx` or `.tflite` file runs it on onnxruntime or on
+LiteRT's interpreter and never imports TensorFlow or Keras, so it answers
+without TensorFlow's seconds of start-up. Both runtimes are in the `deploy`
+extra; without them, opening a file says what to install.
+
+Nothing here imports TensorFlow, Keras or the library at the top; `export`,
+which writes such a file with Keras, imports them.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from kerasrnn.errors import UserError
+
+# --format NAME -> the file's suffix
+FORMATS = {"onnx": ".onnx", "litert": ".tflite"}
+SUFFIXES = tuple(FORMATS.values())
+INSTALL = 'pip install "kerasrnn[deploy]"'
+
+
+def is_exported_file(path):
+    """Whether `path` names a file for onnxruntime or LiteRT (by its suffix)."""
+    return path is not None and Path(path).suffix.lower() in SUFFIXES
+
+
+class OnnxModel:
+    """An `.onnx` file on onnxruntime's CPU: `model(x)` is its first output."""
+
+    def __init__(self, path):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise UserError(f"{path}: running an ONNX file needs onnxruntime: {INSTALL}") from None
+        try:
+            self.session = onnxruntime.InferenceSession(str(path),
+                                                        providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own types for a bad file
+            raise UserError(f"{path}: not an ONNX model onnxruntime can run ({error})") from None
+        self.input = self.session.get_inputs()[0]
+        self.input_shape = tuple(self.input.shape)
+
+    def __call__(self, x):
+        return self.session.run(None, {self.input.name: x})[0]
+
+
+class LiteRTModel:
+    """A `.tflite` file on LiteRT's interpreter: `model(x)` is its first output.
+
+    A file exported for a fixed batch (LiteRT's fused LSTM needs one) runs a
+    larger batch in parts of that size.
+    """
+
+    def __init__(self, path):
+        try:
+            from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        except ImportError:
+            raise UserError(f"{path}: running a LiteRT file needs ai-edge-litert: {INSTALL}") \
+                from None
+        try:
+            # Without the default XNNPACK delegate, which announces itself on
+            # stderr at every start.
+            self.interpreter = Interpreter(
+                model_path=str(path),
+                experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        except Exception as error:
+            raise UserError(f"{path}: not a LiteRT model ({error})") from None
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        signature = tuple(int(n) for n in self.input["shape_signature"])
+        self.fixed_batch = signature[0] if signature[0] > 0 else None
+        self.input_shape = (None if self.fixed_batch is None else self.fixed_batch, *signature[1:])
+        self._shape = None
+
+    def __call__(self, x):
+        if self.fixed_batch is not None and len(x) != self.fixed_batch:
+            size = self.fixed_batch
+            return np.concatenate([self(x[i:i + size]) for i in range(0, len(x), size)])
+        if x.shape != self._shape:
+            self.interpreter.resize_tensor_input(self.input["index"], x.shape)
+            self.interpreter.allocate_tensors()
+            self._shape = x.shape
+        self.interpreter.set_tensor(self.input["index"], x)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output["index"])
+
+
+def load(path):
+    """The `.onnx` or `.tflite` file at `path`, ready to run."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    return OnnxModel(path) if path.suffix.lower() == ".onnx" else LiteRTModel(path)
+
+
+def export(model, path, format, input_signature=None):
+    """Writes `model` to `path` with Keras's `model.export(format=...)`,
+    atomically: into a temporary file beside it, then renamed, so that an
+    interrupted export leaves the previous file or none, never half of one."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    try:
+        import onnx  # noqa: F401  (the checker, and Keras's ONNX exporter's needs)
+        if format == "onnx":
+            import tf2onnx  # noqa: F401
+        else:
+            import ai_edge_litert  # noqa: F401
+    except ImportError as error:
+        raise UserError(f"--format {format} needs {error.name}: {INSTALL}") from None
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-",
+                                         suffix=path.suffix)
+    os.close(handle)
+    try:
+        model.export(temporary, format=format, verbose=False, input_signature=input_signature)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # as open() would have made it
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
