@@ -636,3 +636,57 @@ def test_a_lock_file_that_is_a_folder_is_one_line(corpus, tmp_path):
     (tmp_path / "run" / ".lock").mkdir(parents=True)
     result = _invoke("train", "--text", corpus, "--workdir", tmp_path / "run")
     assert result.exit_code == 1 and "cannot lock the work folder" in result.output
+
+
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+def test_export_the_step_and_sample_from_it_without_tensorflow(trained, format):
+    """`textgen export --format` writes the model's step to OUT/textgen.onnx
+    or .tflite; it gives the SavedModel's probabilities at every step, and
+    `textgen sample --model FILE --temperature 0` the SavedModel's text, with
+    neither TensorFlow nor Keras imported."""
+    pytest.importorskip("onnxruntime" if format == "onnx" else "ai_edge_litert",
+                        reason='the deployment tools are not installed: '
+                               'pip install "kerasrnn[deploy]"')
+    pytest.importorskip("tf2onnx" if format == "onnx" else "onnx",
+                        reason='pip install "kerasrnn[deploy]"')
+    import tensorflow as tf
+
+    from kerasrnn.apps.textgen.generation import load
+    from kerasrnn.apps.textgen.sampler import StepFile
+
+    out = trained["out"]
+    result = _invoke("export", "--workdir", trained["workdir"], "--out", out, "--format", format)
+    assert result.exit_code == 0, result.output
+    path = out / ("textgen.onnx" if format == "onnx" else "textgen.tflite")
+    assert path.is_file() and not list(out.glob(".textgen*"))
+
+    # Each step's probabilities against the SavedModel's `step` signature.
+    loaded, _ = load(trained["version"])
+    step = loaded.signatures["step"]
+    step_file = StepFile(path)
+    ids = [step_file.vocab.index(ch) for ch in "ROMEO: to be"]
+    saved_state = tf.zeros([1, *step_file.state_shape])
+    file_state = np.zeros((1, *step_file.state_shape), np.float32)
+    for i in ids:
+        expected = step(ids=tf.constant([[i]], tf.int32), state=saved_state)
+        saved_state = expected["state"]
+        logits, file_state = step_file.step([i], file_state)
+        np.testing.assert_allclose(tf.nn.softmax(logits).numpy(),
+                                   tf.nn.softmax(expected["logits"][:, -1]).numpy(), atol=1e-4)
+
+    saved = _invoke("sample", "--model", trained["version"], "--temperature", "0",
+                    "--length", "300", "--seed", "1")
+    assert saved.exit_code == 0, saved.output
+    program = ("import sys\n"
+               "from kerasrnn.apps.cli import main\n"
+               "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+               "loaded = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"
+               "print('imported:', loaded)\n"
+               "sys.exit(code)\n")
+    run = subprocess.run([sys.executable, "-c", program, "textgen", "sample", "--model",
+                          str(path), "--temperature", "0", "--length", "300", "--seed", "1"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    text, imported = run.stdout.rsplit("imported: ", 1)
+    assert imported.strip() == "[]"
+    assert text == saved.stdout and text.startswith("ROMEO:") and len(text) > 300

@@ -14,11 +14,12 @@ def export_command(app, export_run, formats=("saved_model",)):
     """The app's `export` command, which calls `export_run(workdir, out)`, or
     `export_run(workdir, out, format)` where the app has more than one format."""
     several = len(formats) > 1
+    runs = "predict" if app == "mnist" else "sample"
     other_formats = f"""
 
     With --format onnx or litert, writes OUT/{app}.onnx or OUT/{app}.tflite
     instead, for onnxruntime or LiteRT (`pip install "kerasrnn[deploy]"`);
-    `kerasrnn {app} predict --model FILE` runs it without TensorFlow.""" if several else ""
+    `kerasrnn {app} {runs} --model FILE` runs it without TensorFlow.""" if several else ""
 
     @click.command(cls=quiet.Command, help=f"""Export a finished training run's model.keras
     as the next SavedModel version.

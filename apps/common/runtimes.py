@@ -27,7 +27,13 @@ def is_exported_file(path):
 
 
 class OnnxModel:
-    """An `.onnx` file on onnxruntime's CPU: `model(x)` is its first output."""
+    """An `.onnx` file on onnxruntime's CPU.
+
+    `model(x)` feeds its one input and returns its first output;
+    `model(name=array, ...)` feeds inputs by name and returns every output
+    by name. `input_shapes` maps each input's name to its shape (None where
+    any size goes).
+    """
 
     def __init__(self, path):
         try:
@@ -39,15 +45,19 @@ class OnnxModel:
                                                         providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own types for a bad file
             raise UserError(f"{path}: not an ONNX model onnxruntime can run ({error})") from None
-        self.input = self.session.get_inputs()[0]
-        self.input_shape = tuple(self.input.shape)
+        self.input_shapes = {i.name: tuple(d if isinstance(d, int) else None for d in i.shape)
+                             for i in self.session.get_inputs()}
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.input_shape = next(iter(self.input_shapes.values()))
 
-    def __call__(self, x):
-        return self.session.run(None, {self.input.name: x})[0]
+    def __call__(self, x=None, **inputs):
+        if x is not None:
+            return self.session.run(None, {next(iter(self.input_shapes)): x})[0]
+        return dict(zip(self.outputs, self.session.run(None, inputs), strict=True))
 
 
 class LiteRTModel:
-    """A `.tflite` file on LiteRT's interpreter: `model(x)` is its first output.
+    """A `.tflite` file on LiteRT's interpreter, called as `OnnxModel` is.
 
     A file exported for a fixed batch (LiteRT's fused LSTM needs one) runs a
     larger batch in parts of that size.
@@ -65,26 +75,24 @@ class LiteRTModel:
             self.interpreter = Interpreter(
                 model_path=str(path),
                 experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            self.runner = self.interpreter.get_signature_runner()
         except Exception as error:
             raise UserError(f"{path}: not a LiteRT model ({error})") from None
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-        signature = tuple(int(n) for n in self.input["shape_signature"])
-        self.fixed_batch = signature[0] if signature[0] > 0 else None
-        self.input_shape = (None if self.fixed_batch is None else self.fixed_batch, *signature[1:])
-        self._shape = None
+        details = self.runner.get_input_details()
+        self.input_shapes = {
+            name: tuple(int(n) if n > 0 else None for n in d["shape_signature"])
+            for name, d in details.items()}
+        self.input_shape = next(iter(self.input_shapes.values()))
+        self.fixed_batch = self.input_shape[0]
 
-    def __call__(self, x):
-        if self.fixed_batch is not None and len(x) != self.fixed_batch:
-            size = self.fixed_batch
-            return np.concatenate([self(x[i:i + size]) for i in range(0, len(x), size)])
-        if x.shape != self._shape:
-            self.interpreter.resize_tensor_input(self.input["index"], x.shape)
-            self.interpreter.allocate_tensors()
-            self._shape = x.shape
-        self.interpreter.set_tensor(self.input["index"], x)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output["index"])
+    def __call__(self, x=None, **inputs):
+        if x is not None:
+            if self.fixed_batch is not None and len(x) != self.fixed_batch:
+                size = self.fixed_batch
+                return np.concatenate([self(x[i:i + size]) for i in range(0, len(x), size)])
+            outputs = self.runner(**{next(iter(self.input_shapes)): x})
+            return next(iter(outputs.values()))
+        return self.runner(**inputs)
 
 
 def load(path):
@@ -101,6 +109,7 @@ def export(model, path, format, input_signature=None):
     interrupted export leaves the previous file or none, never half of one."""
     import os
     import tempfile
+    import warnings
 
     path = Path(path)
     try:
@@ -115,7 +124,10 @@ def export(model, path, format, input_signature=None):
                                          suffix=path.suffix)
     os.close(handle)
     try:
-        model.export(temporary, format=format, verbose=False, input_signature=input_signature)
+        with warnings.catch_warnings():  # Keras's tf2onnx shim warns about NumPy's np.object
+            warnings.simplefilter("ignore", FutureWarning)
+            model.export(temporary, format=format, verbose=False,
+                         input_signature=input_signature)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)  # as open() would have made it

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kerasrnn.apps.common import commands, options, quiet
+from kerasrnn.apps.common import commands, options, quiet, runtimes
 from kerasrnn.apps.textgen.config import (
     LONG_BUDGET_MINUTES,
     MIDDLE_BUDGET_RECIPE,
@@ -192,8 +192,14 @@ def _stream(loaded, prompt, length, temperature, seed):
     click.echo()
 
 
+def _sample_usage(seed, num, **_):
+    if seed is not None and seed + num - 1 > INT32_MAX:
+        raise click.UsageError(f"--seed {seed} with --num {num} passes the largest seed,"
+                               f" {INT32_MAX}")
+
+
 @textgen.command()
-@options.model("textgen")
+@options.model("textgen", exported=True)
 @click.option("--prompt", default="ROMEO:", show_default=True,
               help="Text to start from; characters the model never saw are skipped.")
 @click.option("--length", type=click.IntRange(0, INT32_MAX), default=500, show_default=True,
@@ -207,17 +213,40 @@ def _stream(loaded, prompt, length, temperature, seed):
               help="How many samples to write; sample i uses seed SEED+i-1.")
 @click.option("--stream", is_flag=True,
               help="Print characters as they come (drives the `step` signature).")
+@quiet.precheck(_sample_usage)
+@quiet.without_tensorflow(lambda model_path, **_: runtimes.is_exported_file(model_path))
 def sample(model_path, prompt, length, temperature, seed, num, stream):
     """Write text with a SavedModel (generated inside the graph in one call).
 
     The model is the newest ./saved_models/textgen/N by default, else the
-    pretrained tiny-Shakespeare model installed with kerasrnn.
+    pretrained tiny-Shakespeare model installed with kerasrnn. Given an
+    .onnx or .tflite file of the model's step (`kerasrnn textgen export
+    --format`), runs it on onnxruntime or LiteRT without TensorFlow, printing
+    characters as they come: the SavedModel's text at --temperature 0; above
+    0, a seed gives its own text, not the SavedModel's (another random
+    generator draws the characters).
 
     \b
-    Example:
+    Examples:
       kerasrnn textgen sample --prompt "ROMEO:" --length 300 --seed 1
+      kerasrnn textgen sample --model saved_models/textgen.onnx --temperature 0
     """
     import random
+
+    if seed is None:
+        seed = random.randrange(INT32_MAX - num)
+        click.echo(f"seed: {seed} (pass --seed {seed} to get this text again)", err=True)
+    if runtimes.is_exported_file(model_path):
+        from kerasrnn.apps.textgen.sampler import StepFile, generate
+
+        step_file = StepFile(model_path)
+        for i in range(num):
+            if num > 1:
+                click.echo(f"--- sample {i + 1} (seed {seed + i}) ---")
+            generate(step_file, prompt, length, temperature, (seed + i) % 2**32,
+                     lambda text: click.echo(text, nl=False))
+            click.echo()
+        return
 
     import tensorflow as tf
 
@@ -230,12 +259,6 @@ def sample(model_path, prompt, length, temperature, seed, num, stream):
     except RuntimeError:
         pass  # TensorFlow already started in this process (called from Python): keep its pool
     loaded, _ = load(model_path)
-    if seed is None:
-        seed = random.randrange(INT32_MAX - num)
-        click.echo(f"seed: {seed} (pass --seed {seed} to get this text again)", err=True)
-    if seed + num - 1 > INT32_MAX:
-        raise click.UsageError(f"--seed {seed} with --num {num} passes the largest seed,"
-                               f" {INT32_MAX}")
     for i in range(num):
         if num > 1:
             click.echo(f"--- sample {i + 1} (seed {seed + i}) ---")
@@ -329,13 +352,14 @@ def evaluate(model_path, text, dataset, seq_len, carry_state, random_windows, se
     click.echo(f"bits per character: {loss / math.log(2):.4f}")
 
 
-def _export_run(workdir, out):
+def _export_run(workdir, out, format):
     from kerasrnn.apps.textgen.train import export_run
 
-    export_run(workdir, out)
+    export_run(workdir, out, format=format)
 
 
-textgen.add_command(commands.export_command("textgen", _export_run))
+textgen.add_command(commands.export_command("textgen", _export_run,
+                                            formats=("saved_model", *runtimes.FORMATS)))
 
 
 @textgen.command()

@@ -236,6 +236,39 @@ class Generator:
         return prompt + continuation
 
 
+class StepModel(keras.Model):
+    """The model's step as a Keras model, for ONNX and LiteRT files.
+
+    `ids` int32 [batch] (one character per row) and `state` float32
+    [batch, S, units] -> `logits` float32 [batch, vocabulary] (the next
+    character's), `new_state` and `characters` int32
+    [vocabulary], the code point of each id, so that the file carries its
+    vocabulary. A generation loop drives it (kerasrnn/apps/textgen/sampler.py);
+    one step has no loop inside, so every runtime runs it with its plainest
+    operators. The same step as `Generator.step`, which the SavedModel's
+    `step` signature runs.
+    """
+
+    def __init__(self, model, vocab):
+        super().__init__(name="textgen_step")
+        self.source = model  # tracks the weights the step reads
+        self.generator = Generator(model, vocab)
+        self.built = True  # its weights are the trained model's
+
+    def call(self, ids, state):
+        generator = self.generator
+        logits, states = generator._step(generator._first(ids), tf.unstack(state, axis=1))
+        codes = np.array([ord(ch) for ch in generator.vocab], np.int32)  # a constant of the file
+        return {"logits": logits, "new_state": tf.stack(states, axis=1),
+                "characters": tf.constant(codes)}
+
+    def input_signature(self, batch=None):
+        generator = self.generator
+        return [keras.InputSpec(shape=(batch,), dtype="int32", name="ids"),
+                keras.InputSpec(shape=(batch, len(generator.state_sizes), generator.units),
+                                dtype="float32", name="state")]
+
+
 SOURCE = "training_text.json"  # in assets.extra/: where the training text came from
 
 

@@ -203,12 +203,15 @@ def run(config, *, workdir, out, resume=False, restart=False, strategy="default"
         export_run(workdir, out, model, results)
 
 
-def export_run(workdir, out, model=None, results=None):
+def export_run(workdir, out, model=None, results=None, format="saved_model"):
     """Exports a trained run's model as the next SavedModel version, then results.json.
 
     Called at the end of `run`, and by `kerasrnn textgen export` for a run
     whose export failed (an unwritable --out, a full disk). The export
-    records where the training text came from, for `textgen inspect`.
+    records where the training text came from, for `textgen inspect`. With
+    `format` "onnx" or "litert", writes the model's step
+    (`generation.StepModel`) to `out/textgen.onnx` or `out/textgen.tflite`
+    instead, for `kerasrnn textgen sample --model FILE`.
     """
     workdir = Path(workdir)
     vocab_path = workdir / "vocabulary.json"
@@ -216,6 +219,16 @@ def export_run(workdir, out, model=None, results=None):
         raise UserError(f"{workdir}: no vocabulary.json (has a training run finished there?)")
     if model is None:
         model = run_folder.trained_model(workdir)
+    if format != "saved_model":
+        from kerasrnn.apps.common import runtimes
+        from kerasrnn.apps.textgen.generation import StepModel
+
+        run_folder.check_writable(out, "--out")
+        step = StepModel(model, json.loads(vocab_path.read_text()))
+        path = Path(out) / (MODEL_NAME + runtimes.FORMATS[format])
+        runtimes.export(step, path, format, input_signature=step.input_signature())
+        click.echo(f"Exported {path}")
+        return path
     run_folder.check_writable(Path(out) / MODEL_NAME, "--out")
     config = json.loads((workdir / "run.json").read_text())
     text = config.get("text")
