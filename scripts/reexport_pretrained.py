@@ -2,6 +2,7 @@
 
     python scripts/reexport_pretrained.py textgen    # saved_models/textgen/N -> N+1
     python scripts/reexport_pretrained.py mnist
+    python scripts/reexport_pretrained.py mnist --files onnx litert  # mnist.onnx, .tflite
 
 New signatures (textgen's `activations`, mnist's `rows`) reach the models
 that ship with kerasrnn this way, without training them again. The weights
@@ -30,10 +31,11 @@ def _load_weights(model, loaded):
     saved = {}
     for function in loaded.signatures.values():
         for variable in function.variables:
-            key = "/".join(variable.name.removesuffix(":0").split("/")[-2:])
-            saved[key] = variable
+            saved[variable.name.removesuffix(":0")] = variable
     for weight in model.trainable_weights:
-        key = "/".join(weight.path.split("/")[-2:])
+        # The name within the model: "gru_1/gru_cell/kernel", "logits/bias".
+        parts = weight.path.split("/")
+        key = next(k for k in ("/".join(parts[-n:]) for n in (3, 2)) if k in saved)
         weight.assign(saved[key].numpy())
 
 
@@ -42,8 +44,9 @@ def _load_weights(model, loaded):
 TEXTGEN_SOURCE = {"text": None, "dataset": "tiny_shakespeare"}
 
 
-def textgen(old):
-    from kerasrnn.apps.textgen.generation import export, vocabulary
+def textgen_model(old):
+    """The textgen Keras model and vocabulary of a loaded SavedModel."""
+    from kerasrnn.apps.textgen.generation import vocabulary
     from kerasrnn.apps.textgen.model import build_model
 
     vocab = vocabulary(old)
@@ -54,11 +57,12 @@ def textgen(old):
     layers = len({v.name.split("/")[0] for v in step.variables if "cell/kernel" in v.name})
     model = build_model(vocab, cell, units, layers)
     _load_weights(model, old)
-    return export(model, vocab, BASE, source=TEXTGEN_SOURCE)
+    return model, vocab
 
 
-def mnist(old):
-    from kerasrnn.apps.mnist.model import build_model, export
+def mnist_model(old):
+    """The mnist Keras model of a loaded SavedModel."""
+    from kerasrnn.apps.mnist.model import build_model
 
     names = [v.name for v in old.signatures["serving_default"].variables]
     cell = next(n for n in names if n.endswith("cell/kernel:0")).split("_")[0]
@@ -66,15 +70,83 @@ def mnist(old):
                  if v.name.endswith("cell/recurrent_kernel:0")).shape[0]
     model = build_model(cell, units)
     _load_weights(model, old)
-    return export(model, BASE)
+    return model
+
+
+def textgen(old):
+    from kerasrnn.apps.textgen.generation import export
+
+    model, vocab = textgen_model(old)
+    return export(model, vocab, BASE, source=TEXTGEN_SOURCE)
+
+
+def mnist(old):
+    from kerasrnn.apps.mnist.model import export
+
+    return export(mnist_model(old), BASE)
+
+
+def write_files(app, old, request, formats):
+    """Writes saved_models/<app>.onnx and .tflite from the SavedModel `old`
+    (its weights, the export of `kerasrnn <app> export --format`); returns
+    whether each file answers as the SavedModel does on its example request
+    (mnist: the probabilities to 1e-4; textgen: every step's, to 1e-4)."""
+    from kerasrnn.apps.common import runtimes
+
+    same = True
+    for format in formats:
+        path = BASE / (app + runtimes.FORMATS[format])
+        if app == "mnist":
+            import keras
+
+            from kerasrnn.apps.mnist.model import without_augmentation
+
+            batch = 1 if format == "litert" else None
+            signature = [keras.InputSpec(shape=(batch, 28, 28), dtype="float32", name="images")]
+            runtimes.export(without_augmentation(mnist_model(old)), path, format, signature)
+            from kerasrnn.apps.mnist.images import load_digit, sample_digits
+
+            # The example request's digit and the ten sample digits, one call
+            # after another (LiteRT's fused LSTM keeps state between calls).
+            images = np.concatenate([np.asarray(request["instances"], np.float32),
+                                     [load_digit(p)[0] for p in sample_digits()]])
+            expected = old.signatures["serving_default"](images=tf.constant(images))
+            answers = runtimes.load(path)(images)
+            same &= bool(np.allclose(answers, expected["probabilities"], rtol=0, atol=1e-4))
+        else:
+            from kerasrnn.apps.textgen.generation import StepModel
+            from kerasrnn.apps.textgen.sampler import StepFile
+
+            step = StepModel(*textgen_model(old))
+            runtimes.export(step, path, format, step.input_signature())
+            step_file = StepFile(path)
+            state = np.zeros((1, *step_file.state_shape), np.float32)
+            saved_state = tf.constant(state)
+            for ch in request["inputs"]["prompt"][0]:
+                i = step_file.vocab.index(ch)
+                logits, state = step_file.step([i], state)
+                expected = old.signatures["step"](ids=tf.constant([[i]]), state=saved_state)
+                saved_state = expected["state"]
+                same &= bool(np.allclose(tf.nn.softmax(logits),
+                                         tf.nn.softmax(expected["logits"][:, -1]), atol=1e-4))
+        print(f"{path.relative_to(ROOT)}: {path.stat().st_size:,} bytes")
+    return same
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("app", choices=["textgen", "mnist"])
+    parser.add_argument("--files", nargs="+", choices=["onnx", "litert"],
+                        help="Write saved_models/APP.onnx or .tflite from the newest version"
+                        " instead of a new version (pip install \"kerasrnn[deploy]\").")
     args = parser.parse_args()
     source = latest_version_dir(BASE / args.app)
     old = tf.saved_model.load(str(source))
+    if args.files:
+        request = json.loads((source / EXAMPLE_REQUEST).read_text())
+        same = write_files(args.app, old, request, args.files)
+        print(f"{source.relative_to(ROOT)} -> {', '.join(args.files)}; same answers: {same}")
+        sys.exit(0 if same else 1)
     new_dir = {"textgen": textgen, "mnist": mnist}[args.app](old)
     new = tf.saved_model.load(str(new_dir))
     request = json.loads((source / EXAMPLE_REQUEST).read_text())

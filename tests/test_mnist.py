@@ -650,3 +650,20 @@ def test_export_to_onnx_and_litert_and_predict_without_tensorflow(trained, forma
     assert imported == "imported: []"
     assert [line.split(": ")[1].split()[0] for line in answers] == \
         [str(int(p.argmax())) for p in expected]
+
+
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+def test_the_pretrained_model_as_onnx_and_litert_answers_as_its_savedmodel(format):
+    """`--model onnx` and `--model litert`: the pretrained classifier in that
+    format, each digit's class and probability as the SavedModel gives them."""
+    pytest.importorskip("onnxruntime" if format == "onnx" else "ai_edge_litert",
+                        reason='the deployment tools are not installed: '
+                               'pip install "kerasrnn[deploy]"')
+    from kerasrnn.serving.export import pretrained_dir
+
+    saved = _invoke("predict", "--model", pretrained_dir() / "mnist")
+    exported = _invoke("predict", "--model", format)
+    assert saved.exit_code == 0 and exported.exit_code == 0, exported.output
+    answers = [line for line in saved.stdout.splitlines() if "probability" in line]
+    assert len(answers) == 10
+    assert [line for line in exported.stdout.splitlines() if "probability" in line] == answers

@@ -156,6 +156,24 @@ def test_a_fused_lstm_beside_a_loop_at_a_fixed_batch(tmp_path):
     assert_runs_like_keras(model, litert_path, onnx_path, sizes=[(1, 1), (1, 28)])
 
 
+def test_each_call_of_a_fused_lstm_file_starts_from_the_initial_state(tmp_path):
+    """LiteRT's fused LSTM keeps its last state in the interpreter; the apps'
+    runner (kerasrnn/apps/common/runtimes.py) resets it before each call, so
+    that every call answers as Keras does."""
+    from kerasrnn.apps.common import runtimes
+
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([keras.Input((None, FEATURES)), kerasrnn.LSTM(6)])
+    path = tmp_path / "m.tflite"
+    model.export(path, format="litert", verbose=False,
+                 input_signature=[keras.InputSpec(shape=(1, None, FEATURES), dtype="float32")])
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in litert_ops(path)
+    file = runtimes.load(path)
+    x = inputs(5, 28, seed=6)  # five calls of one row each, in one interpreter
+    np.testing.assert_allclose(file(x), model(x).numpy(), atol=1e-4)
+    np.testing.assert_allclose(file(x[2:3]), model(x[2:3]).numpy(), atol=1e-4)
+
+
 def test_other_traces_keep_their_paths(tmp_path, monkeypatch):
     """Outside Keras's LiteRT and ONNX exporters (`predict`, `fit`, a
     SavedModel for TF Serving) the layers run as `choose_paths` says."""

@@ -64,7 +64,8 @@ def seed(default=0):
 def model(app, exported=False):
     """--model; `exported`: the command also runs ONNX and LiteRT files."""
     files = (" An .onnx or .tflite file (`kerasrnn {app} export --format`) runs on"
-             " onnxruntime or LiteRT, without TensorFlow.".format(app=app) if exported else "")
+             " onnxruntime or LiteRT, without TensorFlow; `onnx` or `litert` names the"
+             " pretrained model in that format.".format(app=app) if exported else "")
     return click.option(
         "--model", "model_path", type=click.Path(path_type=Path),
         help=f"A SavedModel folder (a version, or a model folder for its newest). Default:"

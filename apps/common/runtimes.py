@@ -9,6 +9,7 @@ Nothing here imports TensorFlow, Keras or the library at the top; `export`,
 which writes such a file with Keras, imports them.
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,35 @@ SUFFIXES = tuple(FORMATS.values())
 INSTALL = 'pip install "kerasrnn[deploy]"'
 
 
-def is_exported_file(path):
-    """Whether `path` names a file for onnxruntime or LiteRT (by its suffix)."""
-    return path is not None and Path(path).suffix.lower() in SUFFIXES
+def is_exported_file(given):
+    """Whether `--model` names a file for onnxruntime or LiteRT: by its
+    suffix, or by a format's name (`--model onnx`: the pretrained model in
+    that format, see `exported_file`)."""
+    if given is None:
+        return False
+    return Path(given).suffix.lower() in SUFFIXES or (
+        str(given) in FORMATS and not Path(given).exists())
+
+
+def exported_file(app, given):
+    """The ONNX or LiteRT file `--model` names. `onnx` and `litert` (where
+    no such file or folder is here) name the pretrained `app` model
+    installed with kerasrnn in that format; the path used is said on stderr."""
+    path = Path(given)
+    if path.suffix.lower() in SUFFIXES:
+        return path
+    from kerasrnn.serving.export import pretrained_dir
+
+    packaged = pretrained_dir()
+    path = packaged / (app + FORMATS[str(given)]) if packaged is not None else None
+    if path is None or not path.is_file():
+        shipped = [name for name, suffix in FORMATS.items()
+                   if packaged is not None and (packaged / (app + suffix)).is_file()]
+        raise UserError(f"--model {given}: the pretrained {app} model is not installed in that"
+                        f" format (installed: {', '.join(shipped) or 'none'}); export one with"
+                        f" `kerasrnn {app} export --format {given}`")
+    print(f"model: {path} (pretrained, installed with kerasrnn)", file=sys.stderr)
+    return path
 
 
 class OnnxModel:
@@ -60,7 +87,10 @@ class LiteRTModel:
     """A `.tflite` file on LiteRT's interpreter, called as `OnnxModel` is.
 
     A file exported for a fixed batch (LiteRT's fused LSTM needs one) runs a
-    larger batch in parts of that size.
+    larger batch in parts of that size. LiteRT's fused LSTM keeps its last
+    state in the interpreter from one call to the next, so each call starts
+    by resetting the interpreter's variables: every call starts from the
+    model's initial state, as Keras's does.
     """
 
     def __init__(self, path):
@@ -75,6 +105,7 @@ class LiteRTModel:
             self.interpreter = Interpreter(
                 model_path=str(path),
                 experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            self.interpreter.allocate_tensors()  # before the runner holds its tensors
             self.runner = self.interpreter.get_signature_runner()
         except Exception as error:
             raise UserError(f"{path}: not a LiteRT model ({error})") from None
@@ -90,8 +121,8 @@ class LiteRTModel:
             if self.fixed_batch is not None and len(x) != self.fixed_batch:
                 size = self.fixed_batch
                 return np.concatenate([self(x[i:i + size]) for i in range(0, len(x), size)])
-            outputs = self.runner(**{next(iter(self.input_shapes)): x})
-            return next(iter(outputs.values()))
+            return next(iter(self(**{next(iter(self.input_shapes)): x}).values()))
+        self.interpreter.reset_all_variables()
         return self.runner(**inputs)
 
 

@@ -213,6 +213,7 @@ def predict(model_path, images):
     Examples:
       kerasrnn mnist predict my_digit.png
       kerasrnn mnist predict --model saved_models/mnist.onnx
+      kerasrnn mnist predict --model onnx     # the pretrained model, as ONNX
     """
     import numpy as np
 
@@ -221,7 +222,7 @@ def predict(model_path, images):
     images = images or sample_digits()
     loaded = [load_digit(path) for path in images]  # all errors before the model loads
     if runtimes.is_exported_file(model_path):
-        classifier = _ExportedClassifier(model_path)
+        classifier = _ExportedClassifier(runtimes.exported_file("mnist", model_path))
     else:
         from kerasrnn.apps.mnist.model import load_classifier
 

@@ -230,6 +230,7 @@ def sample(model_path, prompt, length, temperature, seed, num, stream):
     Examples:
       kerasrnn textgen sample --prompt "ROMEO:" --length 300 --seed 1
       kerasrnn textgen sample --model saved_models/textgen.onnx --temperature 0
+      kerasrnn textgen sample --model onnx    # the pretrained model, as ONNX
     """
     import random
 
@@ -239,7 +240,7 @@ def sample(model_path, prompt, length, temperature, seed, num, stream):
     if runtimes.is_exported_file(model_path):
         from kerasrnn.apps.textgen.sampler import StepFile, generate
 
-        step_file = StepFile(model_path)
+        step_file = StepFile(runtimes.exported_file("textgen", model_path))
         for i in range(num):
             if num > 1:
                 click.echo(f"--- sample {i + 1} (seed {seed + i}) ---")
