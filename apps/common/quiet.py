@@ -25,6 +25,7 @@ a closed pipe or a terminal's `isatty` behave exactly as without the filter.
 `kerasrnn --verbose` (or KERASRNN_VERBOSE=1) skips all this.
 """
 
+import contextlib
 import os
 import re
 import sys
@@ -38,6 +39,8 @@ import click
 _GLOG = rb"[IWE]\d{4} [\d:.]+\s+\d+ "
 STARTUP_NOISE = re.compile(
     rb"^(?:WARNING: All log messages before absl::InitializeLog\(\) is called"
+    # LiteRT's interpreter, as it starts (apps/common/runtimes.py)
+    rb"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$"
     rb"|To enable the following instructions: .* rebuild TensorFlow"
     + rb"|" + _GLOG + rb"(?:"
     rb"port\.cc:\d+\] oneDNN custom operations are on"
@@ -139,6 +142,21 @@ def start_tensorflow():
 
         tf.config.list_physical_devices()  # device discovery: cuInit's lines
         _first_graph(tf)
+    finally:
+        window.close()
+
+
+@contextlib.contextmanager
+def start_up_lines_filtered():
+    """Drops STARTUP_NOISE from fd 2 while the block runs (unless --verbose):
+    for a runtime other than TensorFlow's that announces itself as it starts."""
+    if verbose():
+        yield
+        return
+    _keep_fd_2_taken()
+    window = _StartupFilter()
+    try:
+        yield
     finally:
         window.close()
 

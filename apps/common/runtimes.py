@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasrnn.apps.common import quiet
 from kerasrnn.errors import UserError
 
 # --format NAME -> the file's suffix
@@ -77,10 +78,12 @@ class OnnxModel:
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.input_shape = next(iter(self.input_shapes.values()))
 
-    def __call__(self, x=None, **inputs):
+    def __call__(self, x=None, outputs=None, **inputs):
+        """`outputs`: the names of the outputs wanted (default: all)."""
         if x is not None:
             return self.session.run(None, {next(iter(self.input_shapes)): x})[0]
-        return dict(zip(self.outputs, self.session.run(None, inputs), strict=True))
+        names = outputs or self.outputs
+        return dict(zip(names, self.session.run(names, inputs), strict=True))
 
 
 class LiteRTModel:
@@ -95,17 +98,15 @@ class LiteRTModel:
 
     def __init__(self, path):
         try:
-            from ai_edge_litert.interpreter import Interpreter, OpResolverType
+            from ai_edge_litert.interpreter import Interpreter
         except ImportError:
             raise UserError(f"{path}: running a LiteRT file needs ai-edge-litert: {INSTALL}") \
                 from None
         try:
-            # Without the default XNNPACK delegate, which announces itself on
-            # stderr at every start.
-            self.interpreter = Interpreter(
-                model_path=str(path),
-                experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-            self.interpreter.allocate_tensors()  # before the runner holds its tensors
+            # The XNNPACK delegate announces itself on stderr as it starts.
+            with quiet.start_up_lines_filtered():
+                self.interpreter = Interpreter(model_path=str(path))
+                self.interpreter.allocate_tensors()  # before the runner holds its tensors
             self.runner = self.interpreter.get_signature_runner()
         except Exception as error:
             raise UserError(f"{path}: not a LiteRT model ({error})") from None
@@ -116,7 +117,8 @@ class LiteRTModel:
         self.input_shape = next(iter(self.input_shapes.values()))
         self.fixed_batch = self.input_shape[0]
 
-    def __call__(self, x=None, **inputs):
+    def __call__(self, x=None, outputs=None, **inputs):
+        """`outputs`: the names of the outputs wanted (LiteRT computes all)."""
         if x is not None:
             if self.fixed_batch is not None and len(x) != self.fixed_batch:
                 size = self.fixed_batch

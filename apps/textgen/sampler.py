@@ -33,7 +33,8 @@ class StepFile:
         self.vocab = [chr(int(code)) for code in codes]
 
     def step(self, ids, state):
-        out = self.model(ids=np.asarray(ids, np.int32), state=state)
+        out = self.model(ids=np.asarray(ids, np.int32), state=state,
+                         outputs=["logits", "new_state"])
         return out["logits"], out["new_state"]
 
 
