@@ -632,6 +632,9 @@ def test_export_to_onnx_and_litert_and_predict_without_tensorflow(trained, forma
     path = out / ("mnist.onnx" if format == "onnx" else "mnist.tflite")
     assert path.is_file() and not list(out.glob(".mnist*"))  # no temporary left behind
     assert versions(out / "mnist") == [1]  # TF Serving's folders untouched
+    check = CliRunner().invoke(main, ["serving", "check", str(out)])
+    assert check.exit_code == 0 and "mnist.onnx" not in check.output \
+        and "mnist.tflite" not in check.output, check.output
 
     images = np.stack([load_digit(p)[0] for p in sample_digits()])
     expected = load_classifier(out / "mnist").predict(images)
