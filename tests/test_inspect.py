@@ -153,9 +153,9 @@ def test_inspect_says_when_the_recorded_training_text_is_gone(tmp_path):
 
 
 def test_inspect_reads_the_installed_held_out_text_of_tiny_shakespeare(tmp_path, monkeypatch):
-    """A wheel built with its data (setup.py) installs tiny Shakespeare's
-    held-out 10%: a model trained on tiny_shakespeare is inspected on it,
-    with no --text and no download."""
+    """kerasrnn installs tiny Shakespeare's held-out 10% (apps/data/): a
+    model trained on tiny_shakespeare is inspected on it, with no --text and
+    no download."""
     from kerasrnn.apps.common import bundled
     from kerasrnn.apps.textgen.generation import export
 

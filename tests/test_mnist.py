@@ -339,9 +339,9 @@ def test_evaluate_on_a_saved_model_and_a_keras_file(trained):
 
 def test_the_test_split_a_wheel_installs_is_read_when_no_data_dir_is_given(trained, tmp_path,
                                                                            monkeypatch):
-    """A wheel built with its data (setup.py) installs MNIST's two test
-    files: evaluate reads them without --data-dir, as --data-dir would, and
-    only for --dataset mnist."""
+    """kerasrnn installs MNIST's two test files (apps/data/): evaluate reads
+    them without --data-dir, as --data-dir would, and only for --dataset
+    mnist."""
     import gzip
     import shutil
 

@@ -525,9 +525,9 @@ def test_a_time_budget_that_cuts_an_epoch_says_so(corpus, tmp_path):
 
 def test_evaluate_reads_the_installed_held_out_text_as_it_reads_the_whole(trained, tmp_path,
                                                                           monkeypatch):
-    """A wheel built with its data (setup.py) installs tiny Shakespeare's
-    held-out 10%: with no --text, evaluate reads it, and measures what
-    --text gives on the whole text from which it was cut."""
+    """kerasrnn installs tiny Shakespeare's held-out 10% (apps/data/): with
+    no --text, evaluate reads it, and measures what --text gives on the
+    whole text from which it was cut."""
     from kerasrnn.apps.common import bundled
 
     text = trained["corpus"].read_text(encoding="utf-8")

@@ -1,9 +1,7 @@
 """The package as users install it: a wheel, run from an empty folder.
 
-The wheel is built from the checkout with its data (setup.py's
-KERASRNN_BUNDLE_DATA: the real tiny Shakespeare and MNIST test split where
-this machine has them, else a made-up text and the ten sample digits in the
-same layout) and installed with `pip install --no-deps --target` beside the
+The wheel is built from a clean copy of the checkout, with no environment
+variables, and installed with `pip install --no-deps --target` beside the
 test environment's own dependencies. Its commands run in a process whose
 working folder is empty and from which the checkout's editable install is
 removed, so that every module, model, sample digit and data file comes from
@@ -65,21 +63,7 @@ def _sample_digits():
 
 
 @pytest.fixture(scope="module")
-def data_to_bundle(tmp_path_factory):
-    """The folder the wheel is built with (KERASRNN_BUNDLE_DATA)."""
-    if REAL_DATA:
-        return SHARED_DATA
-    folder = tmp_path_factory.mktemp("data")
-    (folder / "tinyshakespeare").mkdir()
-    rng = np.random.default_rng(0)
-    words = ["to", "be", "or", "not", "that", "is", "the", "question", "ROMEO:", "\n"]
-    (folder / "tinyshakespeare" / "input.txt").write_text(" ".join(rng.choice(words, 4000)))
-    _write_idx(folder / "mnist", *_sample_digits())
-    return folder
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory, data_to_bundle):
+def wheel(tmp_path_factory):
     import shutil
 
     out = tmp_path_factory.mktemp("wheel")
@@ -91,7 +75,6 @@ def wheel(tmp_path_factory, data_to_bundle):
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
          "--wheel-dir", str(out / "dist"), str(source)],
         check=True, capture_output=True, text=True,
-        env={**os.environ, "KERASRNN_BUNDLE_DATA": str(data_to_bundle)},
     )
     (built,) = (out / "dist").glob("kerasrnn-*.whl")
     target = out / "site"
@@ -244,39 +227,45 @@ def _readme_figure(command):
     raise AssertionError(f"no row of the README's results for the pretrained {command}")
 
 
-def test_the_commands_read_the_data_the_wheel_carries(wheel, installed, data_to_bundle):
-    from kerasrnn.apps.textgen.data import VALIDATION_FRACTION
-
+def test_the_commands_read_the_data_the_wheel_carries(wheel, installed):
+    """`mnist evaluate` and `textgen evaluate` with no arguments, from an
+    empty folder, offline: the README's results for the pretrained models,
+    from the data installed with the wheel."""
     results = installed["results"]
     digits, text = results["evaluate installed digits"], results["evaluate installed text"]
     # Each says which data it read, in one line, before the model's line.
     assert digits["stderr"].splitlines()[0] == "data: MNIST's test split, installed with kerasrnn"
     assert text["stderr"].splitlines()[0] == (
         "text: the held-out 10% of tiny Shakespeare, installed with kerasrnn")
-    # The wheel holds the part of the text that training holds out, and the
-    # test split's files unchanged.
+    # The wheel holds the repository's data files unchanged.
     built, _ = wheel
-    source = (data_to_bundle / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8")
+    data = ROOT / "apps" / "data"
     with zipfile.ZipFile(built) as archive:
-        held_out = archive.read("kerasrnn/data/tiny_shakespeare_held_out.txt").decode("utf-8")
-        for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
-            assert (archive.read(f"kerasrnn/data/mnist/{name}")
-                    == (data_to_bundle / "mnist" / name).read_bytes())
+        for path in [data / "tiny_shakespeare_held_out.txt", *sorted(data.glob("mnist/*.gz"))]:
+            name = f"kerasrnn/apps/data/{path.relative_to(data).as_posix()}"
+            assert archive.read(name) == path.read_bytes(), name
+    accuracy = _readme_figure("kerasrnn mnist train")
+    loss = _readme_figure("kerasrnn textgen train")
+    assert "test digits: 10,000" in digits["stdout"]
+    assert f"accuracy: {accuracy}\n" in digits["stdout"], (accuracy, digits["stdout"])
+    assert f"loss: {loss} nats/char" in text["stdout"], (loss, text["stdout"])
+    # The README's install section shows the same two lines.
+    readme = (ROOT / "README.md").read_text()
+    assert f"# accuracy: {accuracy}\n" in readme and f"# loss: {loss} nats/char\n" in readme
+
+
+@pytest.mark.skipif(not REAL_DATA, reason="tiny Shakespeare and MNIST are not on this machine")
+def test_the_installed_data_is_the_held_out_part_of_the_distributed_files():
+    """apps/data/ holds MNIST's test split byte for byte, and the part of
+    tiny Shakespeare that training holds out, as `textgen train` cuts it."""
+    from kerasrnn.apps.textgen.data import VALIDATION_FRACTION
+
+    data = ROOT / "apps" / "data"
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        assert (data / "mnist" / name).read_bytes() == (SHARED_DATA / "mnist" / name).read_bytes()
+    source = (SHARED_DATA / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8")
+    held_out = (data / "tiny_shakespeare_held_out.txt").read_text(encoding="utf-8")
     assert held_out == source[int(len(source) * (1 - VALIDATION_FRACTION)):]
-    if REAL_DATA:
-        # The README's results for the pretrained models, offline, with no arguments.
-        accuracy = _readme_figure("kerasrnn mnist train")
-        loss = _readme_figure("kerasrnn textgen train")
-        assert "test digits: 10,000" in digits["stdout"]
-        assert f"accuracy: {accuracy}\n" in digits["stdout"], (accuracy, digits["stdout"])
-        assert f"loss: {loss} nats/char" in text["stdout"], (loss, text["stdout"])
-        # The README's install section shows the same two lines.
-        readme = (ROOT / "README.md").read_text()
-        assert f"# accuracy: {accuracy}\n" in readme and f"# loss: {loss} nats/char\n" in readme
-    else:
-        # The ten digits, as `--data-dir` with the same files reads them.
-        assert digits["stdout"] == results["evaluate"]["stdout"]
-        assert "held-out characters: " in text["stdout"]
 
 
 def test_setup_cfg_lists_every_package():

@@ -1,17 +1,17 @@
-"""The data a wheel built with it carries (setup.py): found here, or None.
+"""The evaluation data installed with kerasrnn: found here, or None.
 
-A wheel built with `KERASRNN_BUNDLE_DATA=DIR` installs kerasrnn/data/ with
-the held-out last 10% of tiny Shakespeare and MNIST's test split, so that
-`textgen evaluate`, `textgen inspect`, `mnist evaluate`, `plot` and
-`explain` need no download and no arguments. A checkout, or a wheel built
-without it, has no such folder, and the commands read tensorflow-datasets.
+apps/data/ (installed as kerasrnn/apps/data/) holds the data the README's
+results are measured on: the held-out last 10% of tiny Shakespeare, and
+MNIST's test split as distributed, so that `textgen evaluate`, `textgen
+inspect`, `mnist evaluate`, `plot` and `explain` need no download and no
+arguments. Their sources and licences are in NOTICE. Where the folder is
+missing (a copy of the package without it), the commands read
+tensorflow-datasets.
 """
 
 from pathlib import Path
 
-import kerasrnn
-
-FOLDER = Path(kerasrnn.__file__).resolve().parent / "data"
+FOLDER = Path(__file__).resolve().parents[1] / "data"
 SHAKESPEARE_HELD_OUT = "tiny_shakespeare_held_out.txt"
 MNIST_TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 

@@ -100,8 +100,8 @@ def load(split, dataset="mnist", data_dir=None):
 def load_test_split(dataset="mnist", data_dir=None):
     """The test split that evaluate, plot and explain read, and where it came from.
 
-    From `data_dir` if given; else, for MNIST, the copy a wheel built with
-    its data installs (setup.py), which needs no download; else
+    From `data_dir` if given; else, for MNIST, the copy installed with
+    kerasrnn (apps/common/bundled.py), which needs no download; else
     tensorflow-datasets. Returns `(images, labels, origin)`, `origin` a few
     words for the user.
     """

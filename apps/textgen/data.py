@@ -50,7 +50,7 @@ def evaluation_text(path=None, dataset="tiny_shakespeare", from_start=False):
     """The text that evaluate and inspect read: `(text, held_out_only, origin)`.
 
     From the file `path` if given; else, for tiny Shakespeare's held-out
-    part, the copy a wheel built with its data installs (setup.py), which
+    part, the copy installed with kerasrnn (apps/common/bundled.py), which
     needs no download; else tensorflow-datasets' `dataset`, whole.
     `held_out_only` says the text is already the held-out last 10% (not to
     be cut again); `origin` says in a few words where it came from.
