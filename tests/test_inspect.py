@@ -191,7 +191,7 @@ def _browser(page, fragment, *extra):
 
 
 @pytest.mark.skipif(_chromium() is None,
-                    reason="no Chromium: apt-get install chromium (.ci/run does)")
+                    reason="Chromium is not installed: apt-get install chromium (.ci/run does)")
 def test_the_page_in_a_real_browser_colours_the_text_by_the_unit(inspected):
     page = inspected["page"]
     dom = {}
@@ -237,7 +237,7 @@ HOSTILE = ('<!--<script>alert(1)</script>--> </script><script>x</script> & &amp;
 
 
 @pytest.mark.skipif(_chromium() is None,
-                    reason="no Chromium: apt-get install chromium (.ci/run does)")
+                    reason="Chromium is not installed: apt-get install chromium (.ci/run does)")
 def test_any_text_and_model_name_show_as_written_in_a_real_browser(tmp_path):
     import html
 

@@ -621,7 +621,8 @@ def test_export_to_onnx_and_litert_and_predict_without_tensorflow(trained, forma
                         reason='the deployment tools are not installed: '
                                'pip install "kerasrnn[deploy]"')
     pytest.importorskip("tf2onnx" if format == "onnx" else "onnx",
-                        reason='pip install "kerasrnn[deploy]"')
+                        reason='the deployment tools are not installed: '
+                               'pip install "kerasrnn[deploy]"')
     from kerasrnn.apps.common import runtimes
     from kerasrnn.apps.mnist.images import load_digit, sample_digits
     from kerasrnn.apps.mnist.model import load_classifier

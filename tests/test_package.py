@@ -100,7 +100,7 @@ def test_the_library_imports_no_tensorflow_on_another_backend():
 
     backend = next((b for b in ("jax", "torch") if importlib.util.find_spec(b)), None)
     if backend is None:
-        pytest.skip("neither JAX nor PyTorch is installed, so no backend runs without TensorFlow")
+        pytest.skip("JAX and PyTorch are not installed, so no backend runs without TensorFlow")
     run = subprocess.run([sys.executable, "-c", LIBRARY_WITHOUT_TENSORFLOW],
                          capture_output=True, text=True,
                          env={**os.environ, "KERAS_BACKEND": backend})

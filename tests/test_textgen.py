@@ -648,7 +648,8 @@ def test_export_the_step_and_sample_from_it_without_tensorflow(trained, format):
                         reason='the deployment tools are not installed: '
                                'pip install "kerasrnn[deploy]"')
     pytest.importorskip("tf2onnx" if format == "onnx" else "onnx",
-                        reason='pip install "kerasrnn[deploy]"')
+                        reason='the deployment tools are not installed: '
+                               'pip install "kerasrnn[deploy]"')
     import tensorflow as tf
 
     from kerasrnn.apps.textgen.generation import load
