@@ -13,7 +13,11 @@ import click
 
 from kerasrnn.apps.common import quiet
 from kerasrnn.serving import check as check_module
-from kerasrnn.serving.export import DEFAULT_BASE_DIR, write_models_config
+from kerasrnn.serving.export import DEFAULT_BASE_DIR, EXAMPLE_REQUEST, write_models_config
+
+# A request body longer than this (mnist's 28x28 pixels) is shown as the
+# version's example request file, which curl sends with -d @FILE.
+LONGEST_SHOWN_BODY = 200
 
 
 def _describe(tensors):
@@ -36,7 +40,11 @@ def _print_report(report, base_dir):
 
 
 def _print_examples(reports, base_dir, host):
-    """Markdown for docs/serving.md: one curl request and its response per model."""
+    """Markdown for docs/serving.md: one curl request and its response per model.
+
+    A long request body (mnist's image) is named by its file, relative to
+    the folder that holds `base_dir`, rather than printed whole.
+    """
     newest = {}
     for report in reports:
         model, version = Path(report["dir"]).relative_to(base_dir).parts
@@ -45,10 +53,13 @@ def _print_examples(reports, base_dir, host):
     for model, (report, version) in sorted(newest.items()):
         click.echo(f"#### {model} (version {version})\n")
         for exchange in report["exchanges"]:
-            body = json.dumps(exchange["request"])
+            body = f"'{json.dumps(exchange['request'])}'"
+            if len(body) > LONGEST_SHOWN_BODY:
+                body = "@" + (Path(base_dir).name / Path(model) / version
+                              / EXAMPLE_REQUEST).as_posix()
             click.echo("```bash")
             click.echo(f"curl -s -X POST http://{host}/v1/models/{model}:predict \\")
-            click.echo(f"  -d '{body}'")
+            click.echo(f"  -d {body}")
             click.echo("```\n")
             click.echo("```json")
             click.echo(json.dumps(exchange["response"]))

@@ -169,8 +169,8 @@ def test_inspect_reads_the_installed_held_out_text_of_tiny_shakespeare(tmp_path,
     result = CliRunner().invoke(main, ["textgen", "inspect", "--model", version, "--chars",
                                        "500", "--out", tmp_path / "page"])
     assert result.exit_code == 0, result.output
-    assert ("text: the held-out 10% of tiny Shakespeare, installed with kerasrnn (the model's"
-            " training text)") in result.stderr.splitlines()
+    assert ("text: the held-out 10% of tiny Shakespeare, installed with kerasrnn (the part of"
+            " the model's text that its training held out)") in result.stderr.splitlines()
     # Read whole from its start: it is the held-out part already, not cut again.
     assert "read 500 characters" in result.stdout
     first_words = held_out.split(".")[0].split('"')[0]

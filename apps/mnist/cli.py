@@ -18,15 +18,15 @@ MAX_GRID_SIDE = 20  # plot: 20 x 20 digits is the most a page shows legibly
 
 
 def _data_options(command, test_split_only=False):
+    files = "the four MNIST IDX files (train-* and t10k-*)"
     default = "tensorflow-datasets, which downloads once."
     if test_split_only:
-        default = ("MNIST's test split installed with kerasrnn where the wheel carries it,"
-                   " else " + default)
+        files = "MNIST's two test files (t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte)"
+        default = "for --dataset mnist, MNIST's test split installed with kerasrnn; else " + default
     command = click.option(
         "--data-dir",
         type=click.Path(path_type=Path),
-        help="Folder with the four MNIST IDX files (gzipped or not); no network needed."
-        " Default: " + default,
+        help=f"Folder with {files}, gzipped or not; no network needed. Default: {default}",
     )(command)
     command = click.option(
         "--dataset",
@@ -143,7 +143,6 @@ def evaluate(model_path, dataset, data_dir):
     picked = probabilities[np.arange(len(labels)), labels]
     loss = float(-np.log(np.clip(picked, 1e-7, 1.0)).mean())
     accuracy = float((predictions == labels).mean())
-    click.echo(f"model: {classifier.description}")
     click.echo(f"test digits: {len(labels):,}")
     click.echo(f"loss: {loss:.4f}")
     click.echo(f"accuracy: {accuracy:.2%}")

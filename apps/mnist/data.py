@@ -84,8 +84,9 @@ def load_tfds(name, split):
 
     if name not in DATASETS:
         raise UserError(f"unknown dataset {name!r}: choose from {', '.join(DATASETS)}")
-    dataset = tfds_load(name, split, "--data-dir DIR with the four MNIST IDX files",
-                        as_supervised=True)
+    files = ("MNIST's two test files (t10k-*)" if split == "test"
+             else "the four MNIST IDX files")
+    dataset = tfds_load(name, split, f"--data-dir DIR with {files}", as_supervised=True)
     images, labels = next(iter(tfds.as_numpy(dataset.batch(10**6))))
     return images.reshape(-1, 28, 28), labels.astype(np.int64)
 

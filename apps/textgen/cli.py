@@ -192,6 +192,13 @@ def _stream(loaded, prompt, length, temperature, seed):
     click.echo()
 
 
+def _part_read(from_start):
+    """What `inspect` reads of the text a model was trained on, in words."""
+    if from_start:
+        return "the text the model was trained on, from its start"
+    return "the part of the model's text that its training held out"
+
+
 def _sample_usage(seed, num, **_):
     if seed is not None and seed + num - 1 > INT32_MAX:
         raise click.UsageError(f"--seed {seed} with --num {num} passes the largest seed,"
@@ -418,11 +425,11 @@ def inspect(model_path, text, from_start, chars, out):
                     raise UserError(f"{model_dir} was trained on {source['text']}, which is not"
                                     " there any more: pass --text FILE")
                 corpus = data.read_text(source["text"])
-                click.echo(f"text: {source['text']} (the model's training text)", err=True)
+                click.echo(f"text: {source['text']} ({_part_read(from_start)})", err=True)
             elif source.get("dataset"):
                 corpus, held_out_only, origin = data.evaluation_text(
                     dataset=source["dataset"], from_start=from_start)
-                click.echo(f"text: {origin} (the model's training text)", err=True)
+                click.echo(f"text: {origin} ({_part_read(from_start)})", err=True)
             else:
                 raise UserError(f"{model_dir}: its training text is not recorded:"
                                 " pass --text FILE")
