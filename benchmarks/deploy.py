@@ -36,15 +36,11 @@ FORMATS = {"SavedModel": None, "ONNX": ".onnx", "LiteRT": ".tflite"}
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def newest_version(folder):
-    versions = [p for p in folder.iterdir() if p.is_dir() and p.name.isascii()
-                and p.name.isdigit()] if folder.is_dir() else []
-    return max(versions, key=lambda p: int(p.name)) if versions else None
-
-
 def models(out, app):
     """{format: path} of the app's exports found in `out`."""
-    found = {"SavedModel": newest_version(out / app)}
+    from kerasrnn.serving.export import latest_version_dir
+
+    found = {"SavedModel": latest_version_dir(out / app)}
     for name, suffix in FORMATS.items():
         if suffix is not None:
             found[name] = out / (app + suffix)

@@ -353,3 +353,29 @@ def test_a_bad_models_config_stops_the_export_before_a_version_is_published(
     result = _check(tmp_path)
     assert result.exit_code == 1 and message in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_versions_are_folders_named_by_a_base_10_integer(tmp_path, exported):
+    """TF Serving's rule, read by one function for every command: "007" is
+    version 7 at its own path; "①" (a digit to `str.isdigit`, not to `int`),
+    a plain file and a link to nowhere are not versions, and an export steps
+    past the numbers they hold."""
+    import shutil
+
+    from kerasrnn.serving.export import latest_version_dir, version_dirs
+
+    _, source = exported
+    model_dir = tmp_path / "tiny"
+    shutil.copytree(source, model_dir / "007")
+    (model_dir / "①").mkdir()
+    (model_dir / "8").write_text("not a model")
+    (model_dir / "9").symlink_to(model_dir / "9")  # a link loop
+    assert version_dirs(model_dir) == {7: model_dir / "007"}
+    assert versions(model_dir) == [7] and latest_version_dir(model_dir) == model_dir / "007"
+    new = export_version(_copy_writer(source), "tiny", base_dir=tmp_path)
+    assert new == model_dir / "10" and versions(model_dir) == [7, 10]
+    config = parse_models_config((tmp_path / "models.config").read_text())
+    assert [c.name for c in config.model_config_list.config] == ["tiny"]
+    result = CliRunner().invoke(main, ["serving", "check", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "tiny/007: loads" in result.output and "tiny/10: loads" in result.output

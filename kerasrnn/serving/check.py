@@ -21,6 +21,7 @@ from kerasrnn.serving.export import (
     model_names,
     parse_models_config,
     pretrained_dir,
+    version_dirs,
     versions,
 )
 
@@ -93,17 +94,17 @@ def check(directory):
     """
     if not directory.is_dir():
         raise UserError(f"{directory}: no such folder")
-    version_dirs = [
-        directory / model.name / str(v)
+    folders = [
+        path
         for model in sorted(directory.iterdir())
         if model.is_dir()
-        for v in versions(model)
+        for path in version_dirs(model).values()
     ]
-    if not version_dirs:
+    if not folders:
         raise UserError(f"{directory}: no model versions (folders <model>/<number>)")
     problems = _config_problems(directory)
     good = []
-    for report in run_probe(version_dirs):
+    for report in run_probe(folders):
         if report["kerasrnn_imported"]:
             problems.append(f"{report['dir']}: the loader process imported kerasrnn")
         if report["ok"]:

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -31,6 +32,7 @@ DEFAULT_SERVING_ROOT = "/models"  # where the official tensorflow/serving image 
 CONFIG_NAME = "models.config"
 STAGING_PREFIX = ".partial-"  # not a number: TF Serving never loads a folder being written
 EXAMPLE_REQUEST = Path("assets.extra") / "example_request.json"
+_VERSION_NAME = re.compile(r"[0-9]+")
 
 
 def pretrained_dir():
@@ -47,18 +49,41 @@ def pretrained_dir():
     return None
 
 
+def _numbered(model_dir):
+    """`(number, path)` of every entry of `model_dir` whose name is a base-10
+    integer in ASCII digits, whatever it is (a folder, a file, a link)."""
+    model_dir = Path(model_dir)
+    try:
+        entries = list(model_dir.iterdir())
+    except OSError:  # not a folder, not readable
+        return []
+    return [(int(p.name), p) for p in entries if _VERSION_NAME.fullmatch(p.name)]
+
+
+def version_dirs(model_dir):
+    """`{version: folder}` of the versions TF Serving loads from `model_dir`.
+
+    TF Serving's rule: a version is a folder whose name is a base-10 integer
+    ("007" is version 7). Anything else (a file, a link to nowhere, "①",
+    which Python's `str.isdigit` accepts and `int` refuses, a staging
+    folder) is not a version. Every reader of versions uses this.
+    """
+    found = {}
+    for number, path in sorted(_numbered(model_dir), key=lambda item: item[1].name):
+        if path.is_dir():
+            found.setdefault(number, path)
+    return dict(sorted(found.items()))
+
+
 def versions(model_dir):
     """The integer versions under `model_dir`, oldest first."""
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+    return list(version_dirs(model_dir))
 
 
 def latest_version_dir(model_dir):
     """The newest version folder under `model_dir`, or None."""
-    found = versions(model_dir)
-    return Path(model_dir) / str(found[-1]) if found else None
+    found = version_dirs(model_dir)
+    return found[max(found)] if found else None
 
 
 def _fsync_tree(root):
@@ -193,15 +218,19 @@ def export_version(write, name, base_dir=DEFAULT_BASE_DIR, example_request=None,
             (staging / EXAMPLE_REQUEST.parent).mkdir(exist_ok=True)
             (staging / EXAMPLE_REQUEST.parent / file_name).write_text(json.dumps(value, indent=1))
         _fsync_tree(staging)
+        # The next number after every numbered entry, whatever it is: a plain
+        # file or a broken link named "8" is not a version, but is in the way.
+        number = max([n for n, _ in _numbered(model_dir)], default=0) + 1
         while True:
-            target = model_dir / str((versions(model_dir) or [0])[-1] + 1)
+            target = model_dir / str(number)
             try:
                 # Atomic; fails if another export took this number meanwhile.
                 os.rename(staging, target)
                 break
             except OSError:
-                if not target.is_dir():
+                if not os.path.lexists(target):
                     raise
+                number += 1
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
