@@ -691,3 +691,17 @@ def test_export_the_step_and_sample_from_it_without_tensorflow(trained, format):
     text, imported = run.stdout.rsplit("imported: ", 1)
     assert imported.strip() == "[]"
     assert text == saved.stdout and text.startswith("ROMEO:") and len(text) > 300
+
+
+def test_options_given_beside_a_preset_win_over_it(corpus, tmp_path):
+    """`--preset min-char-rnn --cell minlstm --units 7 --seq-len 9` trains
+    that cell, of 7 units, on windows of 9, and says so; the preset sets the
+    rest (Adagrad 0.1, clip 5)."""
+    result = _invoke("train", "--text", corpus, "--preset", "min-char-rnn", "--cell", "minlstm",
+                     "--units", "7", "--seq-len", "9", "--epochs", "1",
+                     "--workdir", tmp_path / "run", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "as given instead: --cell, --seq-len, --units" in result.output
+    config = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert (config["cell"], config["units"], config["seq_len"]) == ("minlstm", 7, 9)
+    assert (config["optimizer"], config["lr"], config["clipvalue"]) == ("adagrad", 0.1, 5.0)

@@ -138,14 +138,22 @@ def train(preset, resume, restart, workdir, out, strategy, **config):
     Example:
       kerasrnn textgen train --text input.txt --minutes 5
     """
+    from click.core import ParameterSource
+
     from kerasrnn.apps.textgen.train import run
 
+    # What the user typed wins over the budget's recipe and over a preset.
+    context = click.get_current_context()
+    given = {name for name in config
+             if context.get_parameter_source(name) == ParameterSource.COMMANDLINE}
     for name, value in recipe_for_minutes(config["minutes"]).items():
         if config[name] is None:
             config[name] = value
-    config = with_preset(TrainConfig(**config), preset)
+    config = with_preset(TrainConfig(**config), preset, given)
     if preset:
-        click.echo(f"preset {preset}: {PRESETS[preset]}")
+        kept = ["--" + name.replace("_", "-") for name in sorted(given & set(PRESETS[preset]))]
+        click.echo(f"preset {preset}: {PRESETS[preset]}"
+                   + (f"; as given instead: {', '.join(kept)}" if kept else ""))
     commands.run_training(run, config, resume=resume, restart=restart, workdir=workdir,
                           out=out, strategy=strategy, smoothed_loss=preset == "min-char-rnn")
 

@@ -69,6 +69,10 @@ PRESETS = {
 }
 
 
-def with_preset(config, preset):
-    """`config` with the settings of `preset` (a name in PRESETS, or None) in place."""
-    return replace(config, **PRESETS[preset]) if preset else config
+def with_preset(config, preset, given=()):
+    """`config` with the settings of `preset` (a name in PRESETS, or None) in
+    place, but for the names in `given` (options typed on the command line,
+    which win over a preset)."""
+    if not preset:
+        return config
+    return replace(config, **{k: v for k, v in PRESETS[preset].items() if k not in given})
