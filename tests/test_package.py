@@ -162,3 +162,25 @@ def test_the_library_holds_no_command_line_and_no_tensorflow():
         assert not tops & {"click", "tensorflow"}, path
         if path != root / "kernels" / "torch.py":
             assert "torch" not in tops, path
+
+
+@pytest.mark.parametrize("backend", ["torch", "junk"])
+def test_the_commands_say_they_need_tensorflow_before_writing_anything(backend, tmp_path):
+    """With another backend in KERAS_BACKEND (installed or not), a command
+    that needs TensorFlow stops in one line before it writes or imports
+    anything; the commands given an ONNX or LiteRT file need no backend."""
+    text = tmp_path / "text.txt"
+    text.write_text("to be or not to be\n" * 50)
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    for args in (["textgen", "train", "--text", str(text), "--workdir", str(tmp_path / "w"),
+                  "--out", str(tmp_path / "o")],
+                 ["mnist", "export", "--workdir", str(tmp_path), "--out", str(tmp_path / "o"),
+                  "--format", "onnx"]):
+        run = subprocess.run([sys.executable, "-m", "kerasrnn", *args], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 1, run.stderr
+        assert run.stderr.splitlines() == [
+            f"Error: KERAS_BACKEND={backend}: the kerasrnn commands run on Keras's TensorFlow"
+            " backend; unset KERAS_BACKEND or set it to tensorflow (the library's layers run"
+            " on any backend)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["text.txt"]

@@ -33,6 +33,8 @@ import threading
 
 import click
 
+from kerasrnn.errors import UserError
+
 # The lines TensorFlow (2.16 to 2.21, CPU and CUDA builds) prints while it is
 # imported and finds its devices, and nothing else. A glog/Abseil line starts
 # with severity, date, time, thread and file:line]; fatal ones (F) never match.
@@ -129,8 +131,23 @@ def _flush_stderr():
         sys.stderr.flush()
 
 
+def _tensorflow_backend():
+    """The apps train, evaluate and export on Keras's TensorFlow backend: it
+    is chosen where nothing chose a backend (over ~/.keras/keras.json), and
+    another one in KERAS_BACKEND is refused in one line, before anything is
+    written or imported."""
+    chosen = os.environ.get("KERAS_BACKEND")
+    if chosen is None:
+        os.environ["KERAS_BACKEND"] = "tensorflow"
+    elif chosen != "tensorflow":
+        raise UserError(f"KERAS_BACKEND={chosen}: the kerasrnn commands run on Keras's"
+                        " TensorFlow backend; unset KERAS_BACKEND or set it to tensorflow"
+                        " (the library's layers run on any backend)")
+
+
 def start_tensorflow():
     """Imports TensorFlow and Keras, and lets TensorFlow find its devices, quietly."""
+    _tensorflow_backend()
     _keep_fd_2_taken()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose() else "2")
     if verbose() or "tensorflow" in sys.modules:
