@@ -62,7 +62,6 @@ and the ratios to keras, to torch, (ours / keras-cell) to Keras's cell and
 and highest ratio within a round.
 """
 
-import argparse
 import importlib
 import os
 import statistics
@@ -70,6 +69,7 @@ import time
 
 import keras
 import numpy as np
+from arguments import ArgumentParser  # benchmarks/arguments.py
 
 import kerasrnn
 
@@ -366,7 +366,7 @@ AGAINST_TORCH = ["ours", "layer", "layer-cudnn"]
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     add_common_arguments(parser)
     parser.add_argument(
         "--contenders", default=None,

@@ -44,6 +44,8 @@ import sys
 import tempfile
 import time
 
+from arguments import ArgumentParser  # benchmarks/arguments.py
+
 BATCH, FEATURES, UNITS = 32, 256, 256
 CONTENDERS = ("layer", "associative", "chunked", "sequential", "blocked", "rnn(cell)", "gru",
               "no scan")
@@ -162,8 +164,28 @@ def run_child(backend, *argv):
             sys.exit(f"{backend} {' '.join(argv)} failed:\n{stderr.read()[-3000:]}")
 
 
+def check(parser, args):
+    """Every argument checked before any work: a one-line usage error (exit 2)."""
+    import importlib.util
+
+    for name, given, known in (("--contenders", args.contenders, CONTENDERS),
+                               ("--memory-contenders", args.memory_contenders, CONTENDERS),
+                               ("--cells", args.cells, ("mingru", "minlstm")),
+                               ("--backends", args.backends, ("tensorflow", "jax", "torch"))):
+        unknown = [n for n in given if n not in known]
+        if unknown:
+            parser.error(f"{name}: unknown {', '.join(unknown)} (known: {', '.join(known)})")
+    missing = [b for b in args.backends if importlib.util.find_spec(b) is None]
+    if missing:
+        others = [b for b in args.backends if b not in missing]
+        parser.error(f"--backends: {', '.join(missing)} not installed; install it or leave it"
+                     f" out (--backends {' '.join(others) or 'tensorflow'})")
+    if min(args.lengths) < 1 or args.rounds < 1:
+        parser.error("--lengths and --rounds must be at least 1")
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax", "torch"])
     parser.add_argument("--cells", nargs="+", default=["mingru", "minlstm"])
     parser.add_argument("--lengths", nargs="+", type=int, default=[128, 512, 2048])
@@ -175,6 +197,7 @@ def main():
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    check(parser, args)
     if args.worker:
         return worker(args)
     if args.memory:

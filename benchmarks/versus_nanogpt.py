@@ -42,7 +42,6 @@ than one runnable per CPU, as TensorFlow's can). Then the median of the
 runs for each N.
 """
 
-import argparse
 import json
 import os
 import re
@@ -56,6 +55,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from arguments import ArgumentParser  # benchmarks/arguments.py
 
 CONTEXT = 64  # nanoGPT's CPU recipe's block_size: both models' evaluation windows
 NANOGPT_RECIPE = [  # nanoGPT's README, "I only have a macbook"
@@ -183,7 +183,7 @@ def fmt(value, digits=4):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nanogpt", type=Path, required=True, help="a karpathy/nanoGPT checkout")
     parser.add_argument("--text", type=Path, required=True, help="tiny Shakespeare's input.txt")
     parser.add_argument("--minutes", type=float, nargs="+", default=[5, 20])
@@ -195,15 +195,53 @@ def main():
                         help="random held-out windows both models are measured on")
     parser.add_argument("--keep", type=Path, help="keep the scratch files in this folder")
     args = parser.parse_args()
-    if not (args.nanogpt / "train.py").is_file():
-        sys.exit(f"--nanogpt {args.nanogpt}: no train.py (not a nanoGPT checkout)")
-    runs = args.runs or [3 if m <= 5 else 2 for m in args.minutes]
-    if len(runs) != len(args.minutes):
-        sys.exit("--runs needs one count per --minutes value")
-    extra = shlex.split(args.kerasrnn_args)
+    runs, extra = checked(parser, args)
 
     scratch = Path(args.keep or tempfile.mkdtemp(prefix="versus-nanogpt-"))
     scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        compare(args, runs, extra, scratch)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def checked(parser, args):
+    """`(runs, extra kerasrnn options)` from the arguments, every one checked
+    before any work: a bad one is a one-line usage error (exit 2)."""
+    import math
+
+    for name in ("train.py", "model.py", "data/shakespeare_char/prepare.py"):
+        if not (args.nanogpt / name).is_file():
+            parser.error(f"--nanogpt {args.nanogpt}: no {name} (not a nanoGPT checkout)")
+    if not args.text.is_file():
+        parser.error(f"--text {args.text}: no such file")
+    if not all(math.isfinite(m) and m > 0 for m in args.minutes):
+        parser.error("--minutes: each value must be a positive number of minutes")
+    runs = args.runs or [3 if m <= 5 else 2 for m in args.minutes]
+    if len(runs) != len(args.minutes):
+        parser.error("--runs needs one count per --minutes value")
+    if min(runs) < 1 or args.windows < 1:
+        parser.error("--runs and --windows must be at least 1")
+    try:
+        extra = shlex.split(args.kerasrnn_args)
+    except ValueError as error:  # an unbalanced quote
+        parser.error(f"--kerasrnn-args: {error}")
+    # The options as `kerasrnn textgen train` parses them, without running it.
+    import click
+
+    from kerasrnn.apps.textgen.cli import train
+
+    try:
+        train.make_context("train", [*extra, "--text", str(args.text)])
+    except click.ClickException as error:
+        parser.error(f"--kerasrnn-args: {error.format_message()}")
+    return runs, extra
+
+
+def compare(args, runs, extra, scratch):
+    """Trains and measures both models, the runs of each budget side by side,
+    in `scratch`; prints the tables."""
     text = args.text.resolve()
     nanogpt = prepare_nanogpt(args.nanogpt, text, scratch)
     val_length = len(np.fromfile(nanogpt / "data/shakespeare_char/val.bin", dtype=np.uint16))
@@ -270,9 +308,8 @@ def main():
             ours = statistics.median(losses["kerasrnn"][k])
             row += [fmt(theirs), fmt(ours), f"{theirs - ours:+.4f}"]
         print("| " + " | ".join(row) + " |")
-    print(f"\nload average at end {load():.2f}; scratch files: {scratch}")
-    if args.keep is None:
-        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"\nload average at end {load():.2f}" + (f"; scratch files: {scratch}"
+                                                   if args.keep else ""))
 
 
 if __name__ == "__main__":

@@ -675,3 +675,29 @@ def test_the_pretrained_model_as_onnx_and_litert_answers_as_its_savedmodel(forma
     answers = [line for line in saved.stdout.splitlines() if "probability" in line]
     assert len(answers) == 10
     assert [line for line in exported.stdout.splitlines() if "probability" in line] == answers
+
+
+def test_explain_says_why_a_bidirectional_model_has_no_rows(tmp_path):
+    """A bidirectional model has no answer after each row: explain says so,
+    rather than advising an export that cannot help."""
+    import keras
+
+    from kerasrnn.apps.mnist.model import build_model, export
+
+    keras.utils.set_random_seed(0)
+    version = export(build_model("gru", 4, bidirectional=True), tmp_path / "saved_models")
+    sample = REPO / "apps" / "mnist" / "samples" / "test_0000_label_7.png"
+    result = _invoke("explain", sample, "--model", version, "--out", tmp_path / "x.png")
+    assert result.exit_code == 1
+    error, = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert "a bidirectional model reads every row, both ways" in error
+    assert "export" not in error
+
+
+@pytest.mark.parametrize("option,value", [("--units", "100000000000000000000"),
+                                          ("--epochs", "4611686018427387904"),
+                                          ("--batch-size", "4611686018427387904")])
+def test_huge_numbers_are_usage_errors(tmp_path, option, value):
+    result = _invoke("train", option, value, "--workdir", tmp_path / "w", "--out", tmp_path / "o")
+    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output
+    assert not (tmp_path / "w").exists()

@@ -56,6 +56,11 @@ def trained(corpus, tmp_path_factory):
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a binary file, not text"),
         ("café".encode("latin-1"), "not UTF-8 text"),
         (b"too short", "the text is too short"),
+        # A NUL byte far past the start of otherwise good text.
+        (b"to be or not to be\n" * 5000 + b"\x00" + b"that is the question\n" * 100,
+         "a binary file, not text (a NUL byte at byte 95,000)"),
+        (b"a" * 20000, "the text has one distinct character ('a')"),
+        (b"\n" * 20000, "the text has one distinct character ('\\n')"),
     ],
 )
 def test_bad_text_is_a_one_line_error(tmp_path, content, message):
@@ -65,6 +70,7 @@ def test_bad_text_is_a_one_line_error(tmp_path, content, message):
                      tmp_path / "sm")
     assert result.exit_code == 1, result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "w").exists()  # no run folder left behind
 
 
 def test_missing_text_file(tmp_path):
@@ -705,3 +711,30 @@ def test_options_given_beside_a_preset_win_over_it(corpus, tmp_path):
     config = json.loads((tmp_path / "run" / "run.json").read_text())
     assert (config["cell"], config["units"], config["seq_len"]) == ("minlstm", 7, 9)
     assert (config["optimizer"], config["lr"], config["clipvalue"]) == ("adagrad", 0.1, 5.0)
+
+
+@pytest.mark.parametrize("args", [["--units", "100000000000000000000"],
+                                  ["--epochs", "4611686018427387904"],
+                                  ["--epochs", "4611686018427387904", "--lr-schedule", "cosine"],
+                                  ["--seq-len", "4611686018427387904"]])
+def test_huge_numbers_are_usage_errors(corpus, tmp_path, args):
+    result = _invoke("train", "--text", corpus, *args, "--workdir", tmp_path / "w",
+                     "--out", tmp_path / "o")
+    assert result.exit_code == 2 and f"Invalid value for '{args[0]}'" in result.output
+    assert not (tmp_path / "w").exists()
+
+
+def test_evaluate_on_a_text_the_model_cannot_read_says_so(trained, tmp_path):
+    text = tmp_path / "greek.txt"
+    text.write_text("αβγδεζηθικλμ" * 500, encoding="utf-8")  # no space, no newline
+    result = _invoke("evaluate", "--model", trained["version"], "--text", text)
+    assert result.exit_code == 1 and "--seq-len" not in result.output
+    assert "not one of its characters is in the model's vocabulary" in result.output
+
+
+def test_a_diverged_run_is_exported_with_a_warning(corpus, tmp_path):
+    result = _invoke("train", "--text", corpus, "--units", "16", "--layers", "1", "--epochs",
+                     "1", "--lr", "1000", "--lr-schedule", "constant", "--workdir",
+                     tmp_path / "w", "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    assert "the run diverged" in result.stderr and "lower --lr" in result.stderr

@@ -70,7 +70,7 @@ def mnist():
 
 @mnist.command()
 @options.cell(DEFAULTS.cell)
-@click.option("--units", type=click.IntRange(min=1), default=DEFAULTS.units, show_default=True,
+@click.option("--units", type=options.UNITS, default=DEFAULTS.units, show_default=True,
               help="Units of each recurrent layer.")
 @click.option("--layers", type=click.IntRange(1, 4), default=DEFAULTS.layers, show_default=True,
               help="Stacked recurrent layers.")
@@ -80,8 +80,8 @@ def mnist():
               show_default=True, help="Input and recurrent dropout of every layer.")
 @click.option("--augment/--no-augment", default=DEFAULTS.augment, show_default=True,
               help="Random small rotations, shifts and zooms of the training digits.")
-@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size,
+@click.option("--epochs", type=options.EPOCHS, default=DEFAULTS.epochs, show_default=True)
+@click.option("--batch-size", type=options.BATCH_SIZE, default=DEFAULTS.batch_size,
               show_default=True, help="Global batch size (split across replicas).")
 @click.option("--lr", type=options.FiniteFloatRange(min=0, min_open=True), default=DEFAULTS.lr,
               show_default=True, help="Adam learning rate.")
@@ -310,8 +310,12 @@ def explain(model_path, dataset, data_dir, images, indices, out):
     path = model_lookup.resolve(MODEL_NAME, model_path)
     loaded = model_lookup.load_saved_model(path)
     if "rows" not in loaded.signatures:
-        raise UserError(f"{path}: no `rows` signature (a bidirectional model, or an export of"
-                        " an older kerasrnn): export its run again with `kerasrnn mnist export`")
+        if any(v.name.startswith("bidirectional")
+               for v in loaded.signatures["serving_default"].variables):
+            raise UserError(f"{path}: a bidirectional model reads every row, both ways, before"
+                            " it answers: it has no answer after each row to show")
+        raise UserError(f"{path}: no `rows` signature (an export of an older kerasrnn):"
+                        " export its run again with `kerasrnn mnist export`")
     rows = loaded.signatures["rows"](images=tf.constant(pixels))
     probabilities, hidden = rows["probabilities"].numpy(), rows["hidden"].numpy()
     for title, p in zip(titles, probabilities, strict=True):

@@ -83,16 +83,16 @@ def textgen():
 @textgen.command()
 @_text_options
 @options.cell(DEFAULTS.cell)
-@click.option("--units", type=click.IntRange(min=1),
+@click.option("--units", type=options.UNITS,
               help=f"Units of each recurrent layer. {_by_budget('units')}")
 @click.option("--layers", type=click.IntRange(1, 3),
               help=f"Recurrent layers, stacked. {_by_budget('layers')}")
-@click.option("--seq-len", type=click.IntRange(min=1), default=DEFAULTS.seq_len,
+@click.option("--seq-len", type=options.SEQ_LEN, default=DEFAULTS.seq_len,
               show_default=True,
               help="Characters per training window (truncated back-propagation).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size,
+@click.option("--batch-size", type=options.BATCH_SIZE, default=DEFAULTS.batch_size,
               show_default=True, help="Windows per training step.")
-@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True,
+@click.option("--epochs", type=options.EPOCHS, default=DEFAULTS.epochs, show_default=True,
               help="Upper bound on epochs; --minutes usually ends the run first.")
 @click.option("--minutes", type=options.FiniteFloatRange(min=0, min_open=True),
               default=DEFAULTS.minutes,
@@ -224,7 +224,7 @@ def _sample_usage(seed, num, **_):
 @click.option("--seed", type=click.IntRange(-(2**31), INT32_MAX),
               help="Same seed, same text, with or without --stream. Default: a random one,"
               " printed on stderr.")
-@click.option("--num", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--num", type=options.COUNT, default=1, show_default=True,
               help="How many samples to write; sample i uses seed SEED+i-1.")
 @click.option("--stream", is_flag=True,
               help="Print characters as they come (drives the `step` signature).")
@@ -295,13 +295,13 @@ def _evaluate_usage(carry_state, random_windows, **_):
 @textgen.command()
 @options.model("textgen")
 @_evaluation_text_options
-@click.option("--seq-len", type=click.IntRange(min=1), default=100, show_default=True,
+@click.option("--seq-len", type=options.SEQ_LEN, default=100, show_default=True,
               help="Window length, as in training.")
 @click.option("--carry-state", is_flag=True,
               help="Read the held-out text as 64 streams, carrying the state from each window"
               " to the next (char-rnn's measure): every character is predicted from all of"
               " its stream before it, not only from its window.")
-@click.option("--random-windows", type=click.IntRange(min=1), metavar="N",
+@click.option("--random-windows", type=options.COUNT, metavar="N",
               help="Read N windows of --seq-len characters at random starts instead, each"
               " from a zero state (nanoGPT's estimate_loss, with N windows).")
 @click.option("--seed", type=options.SEED_RANGE, default=0, show_default=True,
@@ -335,6 +335,9 @@ def evaluate(model_path, text, dataset, seq_len, carry_state, random_windows, se
     held_out = data.encode(known, vocab)
     if not held_out_only:  # the part training held out
         held_out = held_out[int(len(known) * (1 - data.VALIDATION_FRACTION)):]
+    if not known:
+        raise UserError(f"{origin}: not one of its characters is in the model's vocabulary"
+                        f" ({len(vocab)} characters): not a text like the model's")
     if len(held_out) < seq_len + 1:
         raise UserError(f"the held-out 10% of the text is shorter than --seq-len {seq_len} + 1")
     step = loaded.signatures["step"]

@@ -28,8 +28,9 @@ def read_text(path):
     raw = path.read_bytes()
     if not raw:
         raise UserError(f"{path}: the file is empty")
-    if b"\x00" in raw[:65536]:
-        raise UserError(f"{path}: a binary file, not text")
+    nul = raw.find(b"\x00")
+    if nul >= 0:  # valid UTF-8, but no text holds one
+        raise UserError(f"{path}: a binary file, not text (a NUL byte at byte {nul:,})")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:

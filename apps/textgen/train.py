@@ -150,6 +150,9 @@ def run(config, *, workdir, out, resume=False, restart=False, strategy="default"
         corpus = (data.read_text(config.text) if config.text is not None
                   else data.tfds_text(config.dataset))
         vocab = data.vocabulary(corpus)
+        if len(vocab) < 2:
+            raise UserError(f"{config.text or config.dataset}: the text has one distinct"
+                            f" character ({vocab[0]!r}): nothing for a model to choose between")
         ids = data.encode(corpus, vocab)
         train_ids, val_ids, batch_size = data.split(ids, config.seq_len, config.batch_size,
                                                     config.random_offsets)
@@ -191,6 +194,12 @@ def run(config, *, workdir, out, resume=False, restart=False, strategy="default"
 
         click.echo(f"best validation loss: {val_loss:.4f} nats/char, "
                    f"{val_loss / math.log(2):.4f} bits/char ({trained_minutes:.1f} minutes)")
+        if not val_loss < math.log(len(vocab)):
+            # Worse than guessing every character alike: the run diverged.
+            click.echo(f"warning: the validation loss, {val_loss:.4g} nats/char, is no better than"
+                       f" guessing ({math.log(len(vocab)):.4f} for {len(vocab)} characters): the"
+                       " run diverged; its model is exported as asked, but train again with a"
+                       " lower --lr", err=True)
         save_model_atomically(model, workdir / "model.keras")
         results = {
             "val_loss": val_loss, "bits_per_char": val_loss / math.log(2),

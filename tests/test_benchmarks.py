@@ -1,0 +1,88 @@
+"""The benchmarks are commands too: every argument checked before any work,
+a bad one a one-line usage error (exit 2), no scratch folder left."""
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _run(script, *args):
+    return subprocess.run([sys.executable, str(BENCHMARKS / script), *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def fake_nanogpt(tmp_path):
+    """The files that make a folder look like a nanoGPT checkout."""
+    for name in ("train.py", "model.py", "data/shakespeare_char/prepare.py"):
+        (tmp_path / "nanoGPT" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "nanoGPT" / name).touch()
+    text = tmp_path / "input.txt"
+    text.write_text("to be or not to be\n" * 100)
+    return tmp_path / "nanoGPT", text
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--minutes", "0"], "--minutes: each value must be a positive number"),
+    (["--minutes", "nan"], "--minutes: each value must be a positive number"),
+    (["--minutes", "-5"], "--minutes: each value must be a positive number"),
+    (["--minutes", "5", "--runs", "0"], "--runs and --windows must be at least 1"),
+    (["--windows", "0"], "--runs and --windows must be at least 1"),
+    (["--kerasrnn-args", '--units "7'], "--kerasrnn-args: No closing quotation"),
+    (["--kerasrnn-args", "--bogus 3"], "--kerasrnn-args: No such option '--bogus'"),
+])
+def test_versus_nanogpt_checks_its_arguments_first(fake_nanogpt, args, message):
+    nanogpt, text = fake_nanogpt
+    before = set(Path(tempfile.gettempdir()).glob("versus-nanogpt-*"))
+    run = _run("versus_nanogpt.py", "--nanogpt", str(nanogpt), "--text", str(text), *args)
+    assert run.returncode == 2 and len(run.stderr.splitlines()) == 1, run.stderr
+    assert message in run.stderr
+    assert set(Path(tempfile.gettempdir()).glob("versus-nanogpt-*")) == before
+
+
+def test_versus_nanogpt_needs_a_nanogpt_checkout(tmp_path):
+    (tmp_path / "input.txt").write_text("text")
+    run = _run("versus_nanogpt.py", "--nanogpt", str(tmp_path), "--text",
+               str(tmp_path / "input.txt"))
+    assert run.returncode == 2 and run.stderr.splitlines() == [
+        f"versus_nanogpt.py: error: --nanogpt {tmp_path}: no train.py (not a nanoGPT checkout)"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--contenders", "nope"], "--contenders: unknown nope"),
+    (["--backends", "tensorflow", "--lengths", "0"], "--lengths and --rounds must be at least 1"),
+    (["--backends", "tensorflow", "--rounds", "0"], "--lengths and --rounds must be at least 1"),
+    (["--backends", "nope"], "--backends: unknown nope"),
+])
+def test_minimal_checks_its_arguments_first(args, message):
+    run = _run("minimal.py", *args)
+    assert run.returncode == 2 and len(run.stderr.splitlines()) == 1, run.stderr
+    assert message in run.stderr
+
+
+def test_minimal_names_a_backend_that_is_not_installed():
+    import importlib.util
+
+    missing = [b for b in ("jax", "torch") if importlib.util.find_spec(b) is None]
+    if not missing:
+        pytest.skip("JAX and PyTorch are both installed: every backend can run")
+    run = _run("minimal.py")  # the default list holds them
+    assert run.returncode == 2 and len(run.stderr.splitlines()) == 1, run.stderr
+    assert f"--backends: {', '.join(missing)} not installed" in run.stderr
+
+
+def test_cells_checks_its_arguments_first():
+    """cells.py imports Keras as it starts (TensorFlow's start-up lines come
+    first); its own message is one line."""
+    for args, message in ((["--cells", "nope"], "unknown cells: nope"),
+                          (["--contenders", "nope"], "unknown contenders: nope"),
+                          (["--epochs", "0"], "--epochs must be at least 1")):
+        run = _run("cells.py", *args)
+        assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+        assert run.stderr.splitlines()[-1] == f"cells.py: error: {message}" or \
+            run.stderr.splitlines()[-1].startswith(f"cells.py: error: {message}")
