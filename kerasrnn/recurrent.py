@@ -33,6 +33,7 @@ Only `keras.ops` is used, so everything here runs on every Keras backend.
 """
 
 import dataclasses
+import numbers
 
 import keras
 from keras import activations, constraints, initializers, ops, regularizers, tree
@@ -127,10 +128,15 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         seed=None,
         **kwargs,
     ):
-        if not isinstance(units, int) or units <= 0:
+        # Any integer, NumPy's included, as Keras takes it; not a bool or a float.
+        if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
             raise ValueError(f"`units` must be a positive integer, got {units!r}.")
-        kwargs.pop("implementation", None)  # a Keras 2 knob that Keras configs still carry
+        units = int(units)
+        # Keras's LSTM and GRU cells keep it (1: more, smaller matmuls; 2: fewer,
+        # larger): the same arithmetic, so every path here computes either.
+        implementation = kwargs.pop("implementation", 2)
         super().__init__(**kwargs)
+        self.implementation = implementation
         self.units = units
         self.activation = activations.get(activation)
         self.use_bias = use_bias
@@ -402,6 +408,9 @@ def choose_paths(s):
 
 # Arguments that belong to the layer; every other keyword goes to the cell.
 _RNN_ARGUMENTS = (
+    "input_shape",  # Keras's Layer builds a Sequential's first layer from these
+    "input_dim",
+    "autocast",
     "return_sequences",
     "return_state",
     "go_backwards",
@@ -470,8 +479,12 @@ class RecurrentLayer(keras.layers.RNN):
         # `keras.layers.RNN`'s constructor by name: LSTM and GRU also derive
         # from Keras's LSTM and GRU, whose constructors build Keras's cells.
         keras.layers.RNN.__init__(self, cell, **layer_kwargs)
+        # As Keras's own recurrent layers: a sequence, (batch, time, features).
+        self.input_spec = keras.layers.InputSpec(ndim=3)
+        if self.fused_kernel is None:
+            return  # no `use_cudnn` attribute, as Keras's SimpleRNN has none
         self.use_cudnn = use_cudnn
-        if self.fused_kernel is not None and use_cudnn in ("auto", True):
+        if use_cudnn in ("auto", True):
             from kerasrnn import kernels  # here: kernels imports this module
 
             if not kernels.compilable(self):
@@ -514,7 +527,7 @@ class RecurrentLayer(keras.layers.RNN):
             has_fused_kernel=self.fused_kernel is not None,
             has_written_out=self.has_written_out,
             has_parallel_scan=self.has_parallel_scan,
-            use_cudnn=self.use_cudnn,
+            use_cudnn=getattr(self, "use_cudnn", "auto"),
             masked=mask is not None,
             recurrent_dropout=bool(training) and 0.0 < cell.recurrent_dropout < 1.0,
             unroll=self.unroll,

@@ -637,3 +637,31 @@ def test_use_cudnn_true_without_cudnn_is_an_error_as_in_keras(kind):
             layer(_inputs())
     with pytest.raises(ValueError, match="use_cudnn"):
         ours_cls(6, use_cudnn="yes")
+
+
+@pytest.mark.parametrize("name", ["SimpleRNN", "LSTM", "GRU"])
+def test_the_layers_take_their_arguments_where_keras_s_take_them(name):
+    """The same call on kerasrnn's layer and on Keras's: `input_shape` builds
+    a Sequential's first layer; NumPy integers are units; `implementation`
+    reaches the cell; `use_cudnn` exists where Keras's layer has it; a
+    tensor of another rank is refused with Keras's words."""
+    import warnings
+
+    import kerasrnn
+
+    ours, theirs = getattr(kerasrnn, name), getattr(keras.layers, name)
+    for layer in (ours, theirs):
+        with warnings.catch_warnings():  # Keras prefers keras.Input; both warn alike
+            warnings.simplefilter("ignore", UserWarning)
+            model = keras.Sequential([layer(4, input_shape=(5, 3))])
+        assert model.built and model.output_shape == (None, 4), layer
+        with pytest.raises(ValueError, match="expected ndim=3, found ndim=4"):
+            layer(4)(np.zeros((2, 3, 5, 1), "float32"))
+    # Keras's cells take NumPy's integers as units; kerasrnn's cells and
+    # layers take them too (the units are Python ints from then on).
+    assert keras.layers.LSTMCell(np.int64(4)).units == 4
+    assert ours(np.int64(4)).units == 4 and type(ours(np.int64(4)).cell.units) is int
+    if name != "SimpleRNN":  # Keras's SimpleRNNCell has no `implementation`
+        assert ours(4, implementation=1).cell.implementation == 1
+        assert theirs(4, implementation=1).cell.implementation == 1
+    assert hasattr(ours(4), "use_cudnn") == hasattr(theirs(4), "use_cudnn")

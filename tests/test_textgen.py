@@ -632,7 +632,7 @@ def test_exporting_the_other_app_s_run_is_one_line_and_makes_no_folder(trained, 
 
 
 def test_a_model_too_large_for_memory_is_one_line(corpus, tmp_path):
-    result = _invoke("train", "--text", corpus, "--units", "100000000", "--epochs", "1",
+    result = _invoke("train", "--text", corpus, "--units", "1000000", "--epochs", "1",
                      "--workdir", tmp_path / "run", "--out", tmp_path / "saved_models")
     assert result.exit_code == 1 and "out of memory" in result.output, result.output
     assert "Traceback" not in result.output

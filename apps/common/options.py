@@ -57,7 +57,7 @@ SEED_RANGE = click.IntRange(0, 2**32 - 1)  # what NumPy's and TensorFlow's seedi
 # Sizes and counts, bounded by click before TensorFlow starts: far past what
 # a model or a run can use, and short of the int32 and int64 shapes and step
 # counts a larger number overflows in TensorFlow and Keras (a traceback).
-UNITS = click.IntRange(1, 16384)
+UNITS = click.IntRange(1, 2**20)
 BATCH_SIZE = click.IntRange(1, 2**20)
 SEQ_LEN = click.IntRange(1, 2**20)
 EPOCHS = click.IntRange(1, 10**6)
