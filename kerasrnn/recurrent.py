@@ -509,6 +509,41 @@ class RecurrentLayer(keras.layers.RNN):
     def units(self):
         return self.cell.units
 
+    def build(self, sequences_shape, initial_state_shape=None):
+        super().build(sequences_shape, initial_state_shape)
+        if sequences_shape[-1] is not None:
+            # The features the weights were made for, checked by Keras's
+            # layer call on every path: a fused kernel given another size
+            # reads past its buffers.
+            self.input_spec = keras.layers.InputSpec(ndim=3, axes={-1: sequences_shape[-1]})
+
+    def _checked_states(self, sequences, initial_state):
+        """The initial states, checked before any path runs: another number
+        or shape than the cell's is refused (the fused kernels would read
+        past their buffers, the scans ignore extra states). A state of batch
+        1 is broadcast to the inputs' batch, as `keras.layers.RNN`'s loop
+        computes it."""
+        sizes = self.cell.state_size
+        sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
+        states = tree.flatten(initial_state)
+        if len(states) != len(sizes):
+            raise ValueError(f"Layer '{self.name}' expects {len(sizes)} initial state"
+                             f"{'s' if len(sizes) > 1 else ''} of sizes {sizes}, but it"
+                             f" received {len(states)} initial state tensors.")
+        batch = sequences.shape[0]
+        checked = []
+        for state, size in zip(states, sizes, strict=True):
+            shape = tuple(state.shape)
+            if len(shape) == 2 and shape[0] == 1 and batch not in (None, 1):
+                state, shape = ops.broadcast_to(state, (batch, shape[1])), (batch, shape[1])
+            if (len(shape) != 2 or shape[-1] not in (None, size)
+                    or None not in (batch, shape[0]) and shape[0] != batch):
+                raise ValueError(f"Layer '{self.name}': an initial state of shape {shape} does"
+                                 f" not fit inputs of shape {tuple(sequences.shape)}: expected"
+                                 f" ({batch}, {size}).")
+            checked.append(state)
+        return tree.pack_sequence_as(initial_state, checked)
+
     def _standard_form(self):
         """Whether the cell's activations are those the fast paths compute."""
         cell = self.cell
@@ -540,6 +575,7 @@ class RecurrentLayer(keras.layers.RNN):
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if tree.is_nested(mask):
             mask = mask[0]
+        initial_state = self._checked_states(sequences, initial_state)
         from kerasrnn import portable  # here: portable imports this module
 
         target = portable.export_target()

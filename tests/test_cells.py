@@ -665,3 +665,68 @@ def test_the_layers_take_their_arguments_where_keras_s_take_them(name):
         assert ours(4, implementation=1).cell.implementation == 1
         assert theirs(4, implementation=1).cell.implementation == 1
     assert hasattr(ours(4), "use_cudnn") == hasattr(theirs(4), "use_cudnn")
+
+
+STATE_CHECKS = """
+import json
+import numpy as np
+import keras
+import kerasrnn as K
+
+x = np.random.default_rng(0).random((4, 6, 5)).astype("float32")
+results = {}
+
+
+def attempt(label, run):
+    try:
+        run()
+        results[label] = "ok"
+    except ValueError as error:
+        results[label] = str(error)
+
+
+for name in ("LSTM", "GRU", "SimpleRNN", "MinGRU"):
+    layer = getattr(K, name)
+    states = 2 if name == "LSTM" else 1
+    ones = lambda shape, n: [np.ones(shape, "float32")] * n  # noqa: E731
+    attempt(f"{name} batch 7", lambda: layer(4)(x, initial_state=ones((7, 4), states)))
+    attempt(f"{name} width 3", lambda: layer(4)(x, initial_state=ones((4, 3), states)))
+    attempt(f"{name} extra state",
+            lambda: layer(4)(x, initial_state=[np.ones((4, 4), "float32")] * (states + 1)))
+    built = layer(4)
+    built(x)
+    attempt(f"{name} 3 features", lambda: built(x[..., :3]))
+    attempt(f"{name} 50 features", lambda: built(np.zeros((4, 6, 50), "float32")))
+    attempt(f"{name} 4-D", lambda: layer(4)(x[..., None]))
+
+# A state of batch 1 is broadcast, as Keras's own layer computes it.
+keras.utils.set_random_seed(0)
+ours, theirs = K.LSTM(4, return_state=True), keras.layers.LSTM(4, return_state=True)
+ours(x), theirs(x)
+ours.set_weights(theirs.get_weights())
+s0 = [np.random.default_rng(1).random((1, 4)).astype("float32")] * 2
+difference = max(float(np.abs(keras.ops.convert_to_numpy(a) - keras.ops.convert_to_numpy(b)).max())
+                 for a, b in zip(ours(x, initial_state=s0), theirs(x, initial_state=s0)))
+print(json.dumps({"results": results, "batch_1": difference}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "torch"])
+def test_states_and_inputs_of_the_wrong_shape_are_refused_before_any_kernel(backend,
+                                                                            on_backend):
+    """On PyTorch a fused kernel given states of another batch, or inputs of
+    another feature size, read past its buffers (a segmentation fault, or
+    wrong shapes); every layer now refuses them on every backend, in
+    Keras's words where Keras has them, before any path runs."""
+    import json
+
+    done = on_backend(backend, STATE_CHECKS)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    for label, result in report["results"].items():
+        if label.endswith(("features", "4-D")):
+            assert "is incompatible with the layer: expected" in result, (label, result)
+        elif label.endswith("extra state"):
+            assert "initial state tensors" in result, (label, result)
+        else:
+            assert "does not fit inputs of shape (4, 6, 5)" in result, (label, result)
+    assert report["batch_1"] < 1e-5
