@@ -730,3 +730,35 @@ def test_states_and_inputs_of_the_wrong_shape_are_refused_before_any_kernel(back
         else:
             assert "does not fit inputs of shape (4, 6, 5)" in result, (label, result)
     assert report["batch_1"] < 1e-5
+
+
+RECURRENT_DROPOUT_ONE = """
+import json
+import numpy as np
+import keras
+import kerasrnn as K
+
+x = np.random.default_rng(0).random((4, 6, 5)).astype("float32")
+differences = {}
+for name in ("LSTM", "GRU"):
+    ours = getattr(K, name)(4, dropout=0.5, recurrent_dropout=1.0, seed=3)
+    theirs = getattr(keras.layers, name)(4, dropout=0.5, recurrent_dropout=1.0, seed=3)
+    ours(x), theirs(x)
+    ours.set_weights(theirs.get_weights())
+    a, b = (keras.ops.convert_to_numpy(layer(x, training=True)) for layer in (ours, theirs))
+    differences[name] = float(np.abs(a - b).max())
+print(json.dumps(differences))
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "torch"])
+def test_recurrent_dropout_of_one_is_what_keras_computes(backend, on_backend):
+    """recurrent_dropout=1.0 applies no recurrent mask, but Keras still draws
+    one input mask per gate: the fused kernels (one input) decline it, and
+    the layer computes Keras's outputs, seed for seed (PyTorch raised a
+    TypeError)."""
+    import json
+
+    done = on_backend(backend, RECURRENT_DROPOUT_ONE)
+    differences = json.loads(done.stdout.strip().splitlines()[-1])
+    assert max(differences.values()) < 1e-6, differences

@@ -37,6 +37,11 @@ def run(layer, sequences, initial_state, mask, training):
     # The input dropout mask, drawn once per sequence: the layer's own loop
     # looks up the same mask if the kernel declines.
     input_mask, _ = layer.cell._dropout_masks(sequences[:, 0, :], None, training)
+    if isinstance(input_mask, (list, tuple)):
+        # One input mask per gate: Keras draws them whenever recurrent
+        # dropout is set, 1.0 (no recurrent dropout applied) included, and a
+        # fused kernel takes one input. The next path applies them.
+        raise NotImplementedError
     if input_mask is not None:
         sequences = sequences * over_time(input_mask)
     states = tree.flatten(initial_state)
