@@ -483,7 +483,7 @@ class RecurrentLayer(keras.layers.RNN):
         self.input_spec = keras.layers.InputSpec(ndim=3)
         if self.fused_kernel is None:
             return  # no `use_cudnn` attribute, as Keras's SimpleRNN has none
-        self.use_cudnn = use_cudnn
+        self._use_cudnn = use_cudnn
         if use_cudnn in ("auto", True):
             from kerasrnn import kernels  # here: kernels imports this module
 
@@ -498,7 +498,7 @@ class RecurrentLayer(keras.layers.RNN):
             cell_config.pop(key, None)
         config = {**config, **cell_config}
         if self.fused_kernel is not None:
-            config["use_cudnn"] = self.use_cudnn
+            config["use_cudnn"] = self._use_cudnn
         return config
 
     @classmethod
@@ -508,6 +508,28 @@ class RecurrentLayer(keras.layers.RNN):
     @property
     def units(self):
         return self.cell.units
+
+    def computes_family_step(self):
+        """Whether the layer's cell computes its family's own step (not a
+        subclass's), the condition of every fused kernel, Keras's included."""
+        cell = type(self.cell)
+        return (cell.call is RecurrentCell.call
+                and all(getattr(cell, name) is getattr(self.family_cell, name)
+                        for name in ("project", "recurrent_step")))
+
+    @property
+    def use_cudnn(self):
+        """`use_cudnn` as given, as Keras's own wrappers read it: False where
+        the cell's step is not the family's own, so that no fused kernel
+        (`Bidirectional`'s single call included) runs in its place. Layers
+        without a fused kernel have none, as Keras's SimpleRNN."""
+        if self.fused_kernel is None:
+            raise AttributeError(f"{type(self).__name__} has no `use_cudnn`")
+        return self._use_cudnn if self.computes_family_step() else False
+
+    @use_cudnn.setter
+    def use_cudnn(self, value):
+        self._use_cudnn = value
 
     def build(self, sequences_shape, initial_state_shape=None):
         super().build(sequences_shape, initial_state_shape)
@@ -562,7 +584,7 @@ class RecurrentLayer(keras.layers.RNN):
             has_fused_kernel=self.fused_kernel is not None,
             has_written_out=self.has_written_out,
             has_parallel_scan=self.has_parallel_scan,
-            use_cudnn=getattr(self, "use_cudnn", "auto"),
+            use_cudnn=getattr(self, "_use_cudnn", "auto"),
             masked=mask is not None,
             recurrent_dropout=bool(training) and 0.0 < cell.recurrent_dropout < 1.0,
             unroll=self.unroll,

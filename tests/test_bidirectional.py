@@ -92,3 +92,36 @@ def test_weights_and_files_stay_interchangeable_with_keras(kind, tmp_path):
     reloaded = keras.saving.load_model(tmp_path / "model.keras")
     assert type(reloaded.layers[0].forward_layer) is ours_class
     np.testing.assert_allclose(reloaded(x), ours(x), atol=1e-6)
+
+
+# Registered: Bidirectional makes the backward layer from the forward one's config.
+@keras.saving.register_keras_serializable(package="test_bidirectional")
+class _DoubledLSTMCell(kerasrnn.LSTMCell):
+    """An LSTM cell with a step of its own (its projection doubled)."""
+
+    def recurrent_step(self, projection, states, recurrent_mask=None, return_gates=False):
+        return super().recurrent_step(2 * projection, states, recurrent_mask, return_gates)
+
+
+@keras.saving.register_keras_serializable(package="test_bidirectional")
+class _DoubledLSTM(kerasrnn.LSTM):
+    cell_class = _DoubledLSTMCell
+
+
+def test_a_subclass_with_its_own_step_is_not_handed_to_the_fused_call():
+    """Keras's Bidirectional looks at the class and at `use_cudnn`; a layer
+    whose cell has its own step says `use_cudnn` False, so the single fused
+    call, which computes the standard LSTM, never runs in its place."""
+    assert _eligible("lstm", kerasrnn.LSTM(4)) is True
+    assert _eligible("lstm", _DoubledLSTM(4)) is False
+    assert _DoubledLSTM(4).use_cudnn is False and kerasrnn.LSTM(4).use_cudnn == "auto"
+    assert _DoubledLSTM(4, use_cudnn=True).get_config()["use_cudnn"] is True  # as given
+    # Both directions run the subclass's step: Bidirectional's outputs are
+    # the two layers' own.
+    x = np.random.default_rng(0).random((2, 5, 3)).astype("float32")
+    bidirectional = keras.layers.Bidirectional(_DoubledLSTM(4, return_sequences=True))
+    both = keras.ops.convert_to_numpy(bidirectional(x))
+    forward = keras.ops.convert_to_numpy(bidirectional.forward_layer(x))
+    backward = keras.ops.convert_to_numpy(bidirectional.backward_layer(x))
+    np.testing.assert_allclose(both, np.concatenate([forward, backward[:, ::-1]], axis=-1),
+                               atol=1e-6)
