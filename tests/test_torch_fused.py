@@ -175,3 +175,39 @@ def test_a_cell_with_its_own_step_runs_as_keras_runs_it(torch_report):
 
 def test_a_keras_without_the_weight_conversions_runs_the_loop(torch_report):
     assert torch_report["old_keras_shape"] == [3, 6]
+
+
+GO_BACKWARDS = """
+import json
+import numpy as np
+import keras
+import kerasrnn as K
+from kerasrnn.kernels import torch as kernels
+
+calls = []
+for name in ("lstm", "gru"):
+    original = getattr(kernels, name)
+    setattr(kernels, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
+x = np.random.default_rng(0).random((3, 7, 5)).astype("float32")
+differences = {}
+for name in ("LSTM", "GRU"):
+    options = dict(return_sequences=True, go_backwards=True, return_state=True)
+    fused, loop = getattr(K, name)(4, **options), getattr(K, name)(4, use_cudnn=False, **options)
+    fused(x), loop(x)
+    loop.set_weights(fused.get_weights())
+    pairs = zip(fused(x), loop(x))
+    differences[name] = max(float(np.abs(keras.ops.convert_to_numpy(a)
+                                         - keras.ops.convert_to_numpy(b)).max()) for a, b in pairs)
+print(json.dumps({"differences": differences, "calls": sorted(set(calls))}))
+"""
+
+
+def test_go_backwards_through_the_fused_kernel_is_what_the_layer_s_own_loop_gives(on_backend):
+    """Outputs in the order the sequence was read, and the last states, as
+    kerasrnn's own loop computes them (not only as Keras's fused call, which
+    orders them the same way)."""
+    import json
+
+    report = json.loads(on_backend("torch", GO_BACKWARDS).stdout.strip().splitlines()[-1])
+    assert report["calls"] == ["gru", "lstm"]  # the fused kernels ran
+    assert max(report["differences"].values()) < 1e-6, report
