@@ -126,7 +126,12 @@ class LayerNormSimpleRNNCell(RecurrentCell):
 
 class _NormedGatedCell(GatedCell):
     """TFA's LayerNormLSTMCell arguments: each normalization's γ and β
-    initializers and ε, shared by the LSTM and the GRU of this family."""
+    initializers and ε, shared by the LSTM and the GRU of this family; and
+    its dropout: one input mask and one recurrent mask for all the gates
+    (TFA's cell uses the first of the masks Keras 2 drew), where Keras 3's
+    LSTMCell draws one per gate once recurrent dropout is on."""
+
+    dropout_mask_per_gate = False
 
     def __init__(self, units, norm_gamma_initializer="ones", norm_beta_initializer="zeros",
                  norm_epsilon=1e-3, **kwargs):
@@ -197,8 +202,8 @@ class LayerNormLSTMCell(_NormedGatedCell):
             γ and β. Defaults `"ones"`, `"zeros"`.
         norm_epsilon: ε of the three normalizations. Default `1e-3`.
         dropout, recurrent_dropout: Fractions of the inputs and of the state
-            to drop (training only); one mask per gate for the state, as
-            Keras's LSTMCell draws them.
+            to drop (training only); one mask of each for all four gates, as
+            TFA's cell applies them.
         seed: Seed of the dropout masks.
 
     Example:
@@ -288,7 +293,9 @@ class LayerNormGRUCell(_NormedGatedCell):
         norm_gamma_initializer, norm_beta_initializer: Initializers of every
             γ and β. Defaults `"ones"`, `"zeros"`.
         norm_epsilon: ε of the two normalizations. Default `1e-3`.
-        dropout, recurrent_dropout: As `keras.layers.GRUCell`.
+        dropout, recurrent_dropout: Fractions of the inputs and of the state
+            to drop (training only); one mask of each for all three gates,
+            as the layer-normalized LSTM.
         seed: Seed of the dropout masks.
 
     Example:

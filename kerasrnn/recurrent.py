@@ -105,6 +105,9 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     gates = 1
     # False for cells whose gates read the input alone (kerasrnn/minimal.py).
     has_recurrent_kernel = True
+    # With recurrent dropout, one mask per gate (Keras 3's cells); False: one
+    # input mask and one recurrent mask for all gates (TensorFlow Addons').
+    dropout_mask_per_gate = True
     # The names of the gate activations `recurrent_step(..., return_gates=True)`
     # returns, in that order.
     gate_names = ()
@@ -156,7 +159,7 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         # With recurrent dropout, Keras draws a separate mask for each gate
         # (variational dropout, Gal & Ghahramani 2016); we draw the same ones,
         # in the same order, so a seeded cell matches Keras's exactly.
-        if self.recurrent_dropout > 0 and self.gates > 1:
+        if self.recurrent_dropout > 0 and self.gates > 1 and self.dropout_mask_per_gate:
             self.dropout_mask_count = self.gates
         self.state_size = units
         self.output_size = units

@@ -358,3 +358,30 @@ def test_cells_and_layers_on_other_backends(backend, on_backend):
 def test_bad_arguments_name_themselves(make, argument):
     with pytest.raises(ValueError, match=f"`{argument}`"):
         make()
+
+
+def test_the_layer_normalized_lstm_applies_one_dropout_mask_to_all_gates():
+    """As TensorFlow Addons' LayerNormLSTMCell: with dropout and recurrent
+    dropout, one input mask and one recurrent mask, the same for the four
+    gates (the NumPy reference given x·mask and h·mask), where Keras 3's
+    LSTMCell draws four of each."""
+    from kerasrnn import LayerNormLSTMCell
+
+    cell = LayerNormLSTMCell(UNITS, dropout=0.4, recurrent_dropout=0.3, seed=2)
+    cell.build((None, FEATURES))
+    randomize(cell)
+    x, states = data(2)
+    x = x[:, 0].astype("float32")
+    states = [s.astype("float32") for s in states]
+    input_mask = cell.get_dropout_mask(x)
+    recurrent_mask = cell.get_recurrent_dropout_mask(states[0])
+    assert not isinstance(input_mask, (list, tuple))  # one of each
+    assert not isinstance(recurrent_mask, (list, tuple))
+    assert isinstance(keras.layers.LSTMCell(UNITS, dropout=0.4, recurrent_dropout=0.3)
+                      .get_dropout_mask(x), (list, tuple))  # Keras 3's: one per gate
+    output, _ = cell(x, states, training=True)
+    masked_x = x * keras.ops.convert_to_numpy(input_mask)
+    masked_h = states[0] * keras.ops.convert_to_numpy(recurrent_mask)
+    expected, _ = ln_lstm_step(weights_by_name(cell), masked_x.astype(np.float64),
+                               [masked_h.astype(np.float64), states[1]])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(output), expected, atol=1e-5)
