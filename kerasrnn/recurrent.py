@@ -327,6 +327,8 @@ class Situation:
     # where the shape is known when the graph is built; else None.
     states_size: int | None = None
     gpu: bool = False  # the layer computes on a GPU (see `on_gpu`)
+    # The layer computes in float16 or bfloat16 (a mixed precision policy).
+    reduced_precision: bool = False
 
 
 # A whole sequence's states at least this large (32 MiB of float32, the L3
@@ -365,6 +367,16 @@ def choose_paths(s):
     # form they are written for, with no per-step recurrent dropout mask.
     fixed_equations = s.own_step and s.standard_form and not s.recurrent_dropout
     paths = []
+    if s.reduced_precision:
+        # float16 or bfloat16: the layer's own paths sum a whole sequence's
+        # gradients (the hoisted matmul's kernel, the biases added to every
+        # step at once) in one op in that precision, which overflowed under
+        # Keras's loss scale; `keras.layers.RNN`'s loop over the cell sums
+        # them step by step, as Keras's own layers do. The fused kernels
+        # accumulate in float32.
+        if fixed_equations and s.has_fused_kernel and s.use_cudnn in ("auto", True):
+            paths.append(FUSED)
+        return paths if s.use_cudnn is True else [*paths, CELL]
     if fixed_equations and s.has_parallel_scan:
         # Any mask, direction, state or input dropout: a scan computes them
         # all. The fastest formulation on each backend's CPU, measured
@@ -595,6 +607,7 @@ class RecurrentLayer(keras.layers.RNN):
             scan_in_blocks=self.scan_in_blocks,
             states_size=states_size,
             gpu=gpu,
+            reduced_precision=self.compute_dtype in ("float16", "bfloat16"),
         )
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
