@@ -13,7 +13,12 @@ import click
 
 from kerasrnn.apps.common import quiet
 from kerasrnn.serving import check as check_module
-from kerasrnn.serving.export import DEFAULT_BASE_DIR, EXAMPLE_REQUEST, write_models_config
+from kerasrnn.serving.export import (
+    DEFAULT_BASE_DIR,
+    EXAMPLE_REQUEST,
+    model_names,
+    write_models_config,
+)
 
 # A request body longer than this (mnist's 28x28 pixels) is shown as the
 # version's example request file, which curl sends with -d @FILE.
@@ -37,6 +42,16 @@ def _print_report(report, base_dir):
     for exchange in report["exchanges"]:
         click.echo(f"  request:  {json.dumps(exchange['request'])}")
         click.echo(f"  response: {json.dumps(exchange['response'])}")
+
+
+def _default_directory():
+    """./saved_models where it holds a model, else the pretrained models installed
+    with kerasrnn."""
+    from kerasrnn.apps.common.model_lookup import pretrained_dir
+
+    if model_names(DEFAULT_BASE_DIR):
+        return DEFAULT_BASE_DIR
+    return pretrained_dir() or DEFAULT_BASE_DIR
 
 
 def _print_examples(reports, base_dir, host):
@@ -116,7 +131,7 @@ def check(directory, print_examples, host):
       kerasrnn serving check saved_models
     """
     if directory is None:
-        directory = check_module.default_directory()
+        directory = _default_directory()
         click.echo(f"checking {directory}", err=True)
     for leftover in check_module.staging_leftovers(directory):
         click.echo(f"warning: {leftover}: staging folder of an export that did not finish"

@@ -667,7 +667,7 @@ def test_the_pretrained_model_as_onnx_and_litert_answers_as_its_savedmodel(forma
     pytest.importorskip("onnxruntime" if format == "onnx" else "ai_edge_litert",
                         reason='the deployment tools are not installed: '
                                'pip install "kerasrnn[deploy]"')
-    from kerasrnn.serving.export import pretrained_dir
+    from kerasrnn.apps.common.model_lookup import pretrained_dir
 
     saved = _invoke("predict", "--model", pretrained_dir() / "mnist")
     exported = _invoke("predict", "--model", format)

@@ -14,9 +14,23 @@ import click
 
 from kerasrnn.errors import UserError
 from kerasrnn.serving.export import latest_version_dir as newest_version
-from kerasrnn.serving.export import pretrained_dir, versions
+from kerasrnn.serving.export import versions
 
 USER_MODELS = Path("saved_models")  # relative to the folder a command runs in
+
+
+def pretrained_dir():
+    """The folder of the pretrained models that come with kerasrnn, or None.
+
+    Installed from a wheel, they are the package data `kerasrnn/pretrained/`
+    (the repository's saved_models/, newest versions only); in a checkout of
+    the repository, they are its saved_models/ folder.
+    """
+    package = Path(__file__).resolve().parents[2]  # kerasrnn/, or the checkout's root
+    for candidate in (package / "pretrained", package / "saved_models"):
+        if candidate.is_dir():
+            return candidate
+    return None
 
 
 def resolve(app, given=None, announce=True):

@@ -40,7 +40,7 @@ def exported_file(app, given):
     path = Path(given)
     if path.suffix.lower() in SUFFIXES:
         return path
-    from kerasrnn.serving.export import pretrained_dir
+    from kerasrnn.apps.common.model_lookup import pretrained_dir
 
     packaged = pretrained_dir()
     path = packaged / (app + FORMATS[str(given)]) if packaged is not None else None

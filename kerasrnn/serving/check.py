@@ -16,11 +16,8 @@ from google.protobuf import text_format
 from kerasrnn.errors import UserError
 from kerasrnn.serving.export import (
     CONFIG_NAME,
-    DEFAULT_BASE_DIR,
     STAGING_PREFIX,
-    model_names,
     parse_models_config,
-    pretrained_dir,
     version_dirs,
     versions,
 )
@@ -73,13 +70,6 @@ def run_probe(version_dirs):
         last = (run.stderr.strip().splitlines() or ["no output"])[-1]
         raise UserError(f"the loader process failed (exit {run.returncode}): {last}")
     return reports
-
-
-def default_directory():
-    """./saved_models where it holds a model, else the pretrained models installed with kerasrnn."""
-    if model_names(DEFAULT_BASE_DIR):
-        return DEFAULT_BASE_DIR
-    return pretrained_dir() or DEFAULT_BASE_DIR
 
 
 def staging_leftovers(directory):

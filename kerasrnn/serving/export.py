@@ -35,20 +35,6 @@ EXAMPLE_REQUEST = Path("assets.extra") / "example_request.json"
 _VERSION_NAME = re.compile(r"[0-9]+")
 
 
-def pretrained_dir():
-    """The folder of the pretrained models that come with kerasrnn, or None.
-
-    Installed from a wheel, they are the package data `kerasrnn/pretrained/`
-    (the repository's saved_models/, newest versions only); in a checkout of
-    the repository, they are its saved_models/ folder.
-    """
-    package = Path(__file__).resolve().parent.parent  # the kerasrnn package
-    for candidate in (package / "pretrained", package.parent / "saved_models"):
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
 def _numbered(model_dir):
     """`(number, path)` of every entry of `model_dir` whose name is a base-10
     integer in ASCII digits, whatever it is (a folder, a file, a link)."""
