@@ -729,7 +729,7 @@ def test_evaluate_on_a_text_the_model_cannot_read_says_so(trained, tmp_path):
     text.write_text("αβγδεζηθικλμ" * 500, encoding="utf-8")  # no space, no newline
     result = _invoke("evaluate", "--model", trained["version"], "--text", text)
     assert result.exit_code == 1 and "--seq-len" not in result.output
-    assert "not one of its characters is in the model's vocabulary" in result.output
+    assert "not one character of its held-out part is in the model's vocabulary" in result.output
 
 
 def test_a_diverged_run_is_exported_with_a_warning(corpus, tmp_path):
@@ -738,3 +738,18 @@ def test_a_diverged_run_is_exported_with_a_warning(corpus, tmp_path):
                      tmp_path / "w", "--out", tmp_path / "o")
     assert result.exit_code == 0, result.output
     assert "the run diverged" in result.stderr and "lower --lr" in result.stderr
+
+
+def test_characters_the_model_lacks_do_not_move_the_held_out_part(trained, tmp_path):
+    """Training, evaluate and inspect cut the held-out 10% at one place, on
+    the text as read (data.held_out_start): characters the model lacks, early
+    in a text, leave what evaluate measures unchanged."""
+    text = trained["corpus"].read_text(encoding="utf-8")
+    changed = tmp_path / "changed.txt"
+    # The same length, 3,000 characters of the first half replaced by one the
+    # model never saw.
+    changed.write_text(text[:1000] + "é" * 3000 + text[4000:], encoding="utf-8")
+    original = _invoke("evaluate", "--model", trained["version"], "--text", trained["corpus"])
+    with_unknown = _invoke("evaluate", "--model", trained["version"], "--text", changed)
+    assert original.exit_code == 0 and with_unknown.exit_code == 0, with_unknown.output
+    assert with_unknown.stdout == original.stdout and "loss: " in original.stdout

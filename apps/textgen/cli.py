@@ -331,13 +331,13 @@ def evaluate(model_path, text, dataset, seq_len, carry_state, random_windows, se
     loaded, model_dir = load(model_path)
     vocab = vocabulary(loaded)
     characters = set(vocab)
+    if not held_out_only:  # the part training held out
+        corpus = corpus[data.held_out_start(len(corpus)):]
     known = "".join(ch for ch in corpus if ch in characters)
     held_out = data.encode(known, vocab)
-    if not held_out_only:  # the part training held out
-        held_out = held_out[int(len(known) * (1 - data.VALIDATION_FRACTION)):]
     if not known:
-        raise UserError(f"{origin}: not one of its characters is in the model's vocabulary"
-                        f" ({len(vocab)} characters): not a text like the model's")
+        raise UserError(f"{origin}: not one character of its held-out part is in the model's"
+                        f" vocabulary ({len(vocab)} characters): not a text like the model's")
     if len(held_out) < seq_len + 1:
         raise UserError(f"the held-out 10% of the text is shorter than --seq-len {seq_len} + 1")
     step = loaded.signatures["step"]
@@ -445,7 +445,7 @@ def inspect(model_path, text, from_start, chars, out):
                 raise UserError(f"{model_dir}: its training text is not recorded:"
                                 " pass --text FILE")
         if not from_start and not held_out_only:  # the part training held out
-            corpus = corpus[int(len(corpus) * (1 - data.VALIDATION_FRACTION)):]
+            corpus = corpus[data.held_out_start(len(corpus)):]
         vocab = vocabulary(loaded)
         known = set(vocab)
         passage = "".join(ch for ch in corpus if ch in known)[:chars]

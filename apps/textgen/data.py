@@ -76,13 +76,24 @@ def encode(text, vocab):
     return np.fromiter((index[ch] for ch in text), dtype=np.int32, count=len(text))
 
 
+def held_out_start(length):
+    """Where the held-out last 10% of a text of `length` characters starts.
+
+    The one cut of a text that training, `evaluate` and `inspect` all make,
+    on the whole text as read (a model's vocabulary is its training text's,
+    so training's ids are its characters one for one); characters a model
+    lacks are dropped only after it.
+    """
+    return int(length * (1 - VALIDATION_FRACTION))
+
+
 def split(ids, seq_len, batch_size, random_offsets=False):
     """(training ids, validation ids, batch size): the last 10% held out.
 
     Each part must hold one window; a text too small for a whole training
     batch gets smaller batches rather than none.
     """
-    cut = int(len(ids) * (1 - VALIDATION_FRACTION))
+    cut = held_out_start(len(ids))
     train, val = ids[:cut], ids[cut:]
     need = seq_len + 1
     if len(val) < need:
