@@ -85,9 +85,8 @@ def _is_standard(layer, family):
     the family's cell in kerasrnn."""
     import kerasrnn
 
-    situation = layer.situation(None, False)
-    return (layer.family_cell is getattr(kerasrnn, family) and situation.own_call
-            and situation.own_step and situation.standard_form)
+    return (layer.family_cell is getattr(kerasrnn, family) and layer.computes_family_step()
+            and layer._standard_form())
 
 
 def builtin_loop(layer, sequences, initial_state, mask, training):
