@@ -753,3 +753,16 @@ def test_characters_the_model_lacks_do_not_move_the_held_out_part(trained, tmp_p
     with_unknown = _invoke("evaluate", "--model", trained["version"], "--text", changed)
     assert original.exit_code == 0 and with_unknown.exit_code == 0, with_unknown.output
     assert with_unknown.stdout == original.stdout and "loss: " in original.stdout
+
+
+def test_a_seed_too_large_for_num_is_a_usage_error_before_tensorflow_starts(tmp_path):
+    program = ("import sys\n"
+               "from kerasrnn.apps.cli import main\n"
+               "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+               "print('tensorflow' in sys.modules)\n"
+               "sys.exit(code)\n")
+    run = subprocess.run([sys.executable, "-c", program, "textgen", "sample", "--seed",
+                          "2147483647", "--num", "2"], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert run.returncode == 2 and "passes the largest seed" in run.stderr
+    assert run.stdout.strip() == "False"
