@@ -5,6 +5,7 @@ the CPU (kerasrnn/portable.py; docs/deploy.md)."""
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import kerasrnn
 
@@ -102,9 +103,13 @@ def test_every_layer_exports_and_runs_in_both_runtimes(tmp_path):
     litert_path, onnx_path = export_both(model, tmp_path)
     assert not {op for op in litert_ops(litert_path) if op.startswith("CUSTOM")}
     onnx_ops(onnx_path)  # passes onnx.checker
+    # Keras's answers, compiled once for every size (`predict` would trace
+    # a function per shape; an eager call steps the loops in Python).
+    keras_answers = tf.function(model, input_signature=[
+        tf.TensorSpec([None, None, FEATURES], tf.float32)])
     for batch, steps in SIZES:
         x = inputs(batch, steps)
-        expected = model.predict(x, batch_size=batch, verbose=0)
+        expected = keras_answers(x).numpy()
         for runtime, run, tolerance in (("LiteRT", run_litert, 1e-4), ("ONNX", run_onnx, 1e-5)):
             got = run(litert_path if runtime == "LiteRT" else onnx_path, x)
             for i, name in enumerate(LAYERS):  # each layer's 4 outputs
@@ -113,59 +118,50 @@ def test_every_layer_exports_and_runs_in_both_runtimes(tmp_path):
                                            err_msg=f"{name}, {runtime}, batch {batch}, {steps}")
 
 
-@pytest.mark.parametrize("name", ["LSTM", "GRU", "MinGRU"])
-def test_bidirectional_and_masked_layers(name, tmp_path):
-    layer = getattr(kerasrnn, name)
+def test_bidirectional_and_masked_layers(tmp_path):
+    """After `Masking`, a `Bidirectional` LSTM, GRU and MinGRU side by side,
+    padding at the end of some sequences and at the start of one."""
     keras.utils.set_random_seed(2)
-    model = keras.Sequential([keras.Input((None, FEATURES)), keras.layers.Masking(),
-                              keras.layers.Bidirectional(layer(6, return_sequences=True))])
+    sequence = keras.Input((None, FEATURES))
+    masked = keras.layers.Masking()(sequence)
+    branches = [keras.layers.Bidirectional(getattr(kerasrnn, name)(6, return_sequences=True))(
+        masked) for name in ("LSTM", "GRU", "MinGRU")]
+    model = keras.Model(sequence, keras.layers.Concatenate()(branches))
     litert_path, onnx_path = export_both(model, tmp_path)
     x = inputs(7, 28)
     x[:3, 20:] = 0.0  # padding at the end, as Masking expects it
     x[5, :4] = 0.0  # and at the start
-    expected = model(x).numpy()
+    expected = model.predict(x, batch_size=7, verbose=0)
     np.testing.assert_allclose(run_litert(litert_path, x), expected, atol=1e-4)
     np.testing.assert_allclose(run_onnx(onnx_path, x), expected, atol=1e-5)
 
 
 def test_the_classic_cells_become_the_runtimes_own_operators(tmp_path):
     """LSTM: LiteRT's fused sequence LSTM (at a fixed batch) and ONNX's
-    `LSTM`; GRU: ONNX's `GRU`. Each direction of a `Bidirectional` LSTM is one
-    fused operator in LiteRT, and ONNX's one bidirectional `LSTM`."""
+    `LSTM`; GRU: ONNX's `GRU` with `linear_before_reset=1`. Each direction of
+    a `Bidirectional` LSTM is one fused operator in LiteRT, and ONNX's one
+    bidirectional `LSTM`. The GRU after the LSTMs has their state's width:
+    LiteRT's converter makes equal constants one tensor, and the fused LSTM
+    writes its state into its initial state's tensor, so a loop that started
+    from a constant of zeros of that shape would start from an LSTM's last
+    state."""
     keras.utils.set_random_seed(3)
     fixed_batch = [keras.InputSpec(shape=(1, None, FEATURES), dtype="float32")]
-    lstm = keras.Sequential([keras.Input((None, FEATURES)),
-                             keras.layers.Bidirectional(kerasrnn.LSTM(6, return_sequences=True)),
-                             kerasrnn.LSTM(4)])
-    litert_path, onnx_path = export_both(lstm, tmp_path, litert_signature=fixed_batch)
-    ops = litert_ops(litert_path)
-    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops and "WHILE" not in ops
-    assert [op for op in onnx_ops(onnx_path) if op in ("LSTM", "Loop")] == ["LSTM"]
-    directions = [{a.name: a.s for a in node.attribute}.get("direction", b"forward")
-                  for node in onnx.load(str(onnx_path)).graph.node if node.op_type == "LSTM"]
-    assert sorted(directions) == [b"bidirectional", b"forward"]  # tf2onnx joins the two
-    assert_runs_like_keras(lstm, litert_path, onnx_path, sizes=[(1, 1), (1, 28), (1, 500)])
-
-    gru = keras.Sequential([keras.Input((None, FEATURES)), kerasrnn.GRU(4)])
-    litert_path, onnx_path = export_both(gru, tmp_path)
-    assert "GRU" in onnx_ops(onnx_path) and "Loop" not in onnx_ops(onnx_path)
-    gru_node = next(n for n in onnx.load(str(onnx_path)).graph.node if n.op_type == "GRU")
-    assert {a.name: a.i for a in gru_node.attribute}.get("linear_before_reset") == 1
-    assert_runs_like_keras(gru, litert_path, onnx_path, sizes=[(7, 28)])
-
-
-def test_a_fused_lstm_beside_a_loop_at_a_fixed_batch(tmp_path):
-    """LiteRT's converter makes equal constants one tensor, and the fused
-    LSTM writes its state into its initial state's tensor: a loop that
-    started from a constant of zeros of the same shape would start from the
-    LSTM's last state."""
-    keras.utils.set_random_seed(4)
     model = keras.Sequential([keras.Input((None, FEATURES)),
-                              kerasrnn.LSTM(6, return_sequences=True), kerasrnn.GRU(6)])
-    fixed_batch = [keras.InputSpec(shape=(1, None, FEATURES), dtype="float32")]
+                              keras.layers.Bidirectional(kerasrnn.LSTM(6, return_sequences=True)),
+                              kerasrnn.GRU(6, return_sequences=True),
+                              kerasrnn.LSTM(4)])
     litert_path, onnx_path = export_both(model, tmp_path, litert_signature=fixed_batch)
-    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in litert_ops(litert_path)
-    assert_runs_like_keras(model, litert_path, onnx_path, sizes=[(1, 1), (1, 28)])
+    ops = litert_ops(litert_path)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops and "WHILE" in ops  # the GRU's loop
+    onnx_model = onnx.load(str(onnx_path))
+    assert not {"Loop", "Scan"} & onnx_ops(onnx_path)
+    directions = [{a.name: a.s for a in node.attribute}.get("direction", b"forward")
+                  for node in onnx_model.graph.node if node.op_type == "LSTM"]
+    assert sorted(directions) == [b"bidirectional", b"forward"]  # tf2onnx joins the two
+    gru_node = next(n for n in onnx_model.graph.node if n.op_type == "GRU")
+    assert {a.name: a.i for a in gru_node.attribute}.get("linear_before_reset") == 1
+    assert_runs_like_keras(model, litert_path, onnx_path, sizes=[(1, 1), (1, 28), (1, 500)])
 
 
 def test_each_call_of_a_fused_lstm_file_starts_from_the_initial_state(tmp_path):
