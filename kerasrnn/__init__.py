@@ -15,7 +15,9 @@ scan).
 recurrent.py holds what every family shares (the cell and layer bases) and
 `choose_paths`, the one function that decides how a layer runs; bptt.py the
 written-out passes' shared loops; kernels/ the hand-offs to a backend's fused
-kernels; serving/ the SavedModels for TF Serving (TensorFlow only).
+kernels; portable.py the graphs that Keras's LiteRT and ONNX exporters
+convert into the runtimes' own operators; serving/ the SavedModels for TF
+Serving (TensorFlow only, as portable.py).
 
 A new cell family is one new module: a cell deriving from
 `recurrent.RecurrentCell` (set `gates` and `gate_names`; write

@@ -14,7 +14,9 @@ holds what they have in common:
   matmul of all time steps taken out of the loop (one large matmul instead
   of one per step; cuDNN and PyTorch's `nn.LSTM` do the same).
 - `choose_paths`: the one function that decides how a layer runs a
-  sequence, from its arguments, its cell's class and the backend.
+  sequence, from its arguments, its cell's class and the backend; while
+  Keras's LiteRT or ONNX exporter traces the layer, kerasrnn/portable.py
+  traces the form that converter recognises instead.
 
 The weights keep Keras's layout, so the weights of
 `keras.layers.SimpleRNNCell`, `LSTMCell` and `GRUCell` load unchanged:
