@@ -25,6 +25,53 @@ def pytest_runtest_logreport(report):
 pytest_collectreport = pytest_runtest_logreport  # a whole file skipped as it is collected
 
 
+# What `export --format` and running the file need, by format.
+DEPLOY_MODULES = {"onnx": ("onnxruntime", "tf2onnx"), "litert": ("ai_edge_litert", "onnx")}
+
+
+@pytest.fixture
+def deploy_tools():
+    """`require(format)`: skips the test unless what exporting to `format`
+    ("onnx" or "litert") and running the file need is installed."""
+
+    def require(format):
+        for module in DEPLOY_MODULES[format]:
+            pytest.importorskip(module, reason="the deployment tools are not installed:"
+                                ' pip install "kerasrnn[deploy]"')
+
+    return require
+
+
+# The `kerasrnn` command, then a last line of stdout saying which of
+# TensorFlow and Keras it imported.
+COMMAND_REPORTING_IMPORTS = """
+import json, sys
+from kerasrnn.apps.cli import main
+try:
+    main()
+except SystemExit as e:
+    code = e.code
+print("imported: " + json.dumps(sorted(m for m in ("tensorflow", "keras") if m in sys.modules)))
+sys.exit(code)
+"""
+
+
+@pytest.fixture
+def fresh_command():
+    """`run(*args, cwd=None)`: `kerasrnn ARGS` in a process of its own;
+    returns the finished process, its stdout but the last line, and the
+    modules of TensorFlow and Keras it imported."""
+
+    def run(*args, cwd=None):
+        done = subprocess.run([sys.executable, "-c", COMMAND_REPORTING_IMPORTS,
+                               *map(str, args)], capture_output=True, text=True,
+                              timeout=120, cwd=cwd)
+        output, _, report = done.stdout.rpartition("imported: ")
+        return done, output, json.loads(report) if report else None
+
+    return run
+
+
 @pytest.fixture
 def on_backend():
     """Runs `python -c script` with KERAS_BACKEND=backend; skips when the

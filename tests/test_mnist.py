@@ -617,16 +617,12 @@ def test_every_cell_builds_the_classifier_with_dropout():
 
 
 @pytest.mark.parametrize("format", ["onnx", "litert"])
-def test_export_to_onnx_and_litert_and_predict_without_tensorflow(trained, format):
+def test_export_to_onnx_and_litert_and_predict_without_tensorflow(trained, format,
+                                                                 deploy_tools, fresh_command):
     """`mnist export --format` writes OUT/mnist.onnx or .tflite beside the
     SavedModels; `mnist predict --model FILE` answers from it with neither
     TensorFlow nor Keras imported, the SavedModel's digits and probabilities."""
-    pytest.importorskip("onnxruntime" if format == "onnx" else "ai_edge_litert",
-                        reason='the deployment tools are not installed: '
-                               'pip install "kerasrnn[deploy]"')
-    pytest.importorskip("tf2onnx" if format == "onnx" else "onnx",
-                        reason='the deployment tools are not installed: '
-                               'pip install "kerasrnn[deploy]"')
+    deploy_tools(format)
     from kerasrnn.apps.common import runtimes
     from kerasrnn.apps.mnist.images import load_digit, sample_digits
     from kerasrnn.apps.mnist.model import load_classifier
@@ -645,18 +641,10 @@ def test_export_to_onnx_and_litert_and_predict_without_tensorflow(trained, forma
     expected = load_classifier(out / "mnist").predict(images)
     np.testing.assert_allclose(runtimes.load(path)(images), expected, atol=1e-4)
 
-    program = ("import sys\n"
-               "from kerasrnn.apps.cli import main\n"
-               "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-               "loaded = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"
-               "print('imported:', loaded)\n"
-               "sys.exit(code)\n")
-    run = subprocess.run([sys.executable, "-c", program, "mnist", "predict", "--model", str(path)],
-                         capture_output=True, text=True, timeout=120)
+    run, output, imported = fresh_command("mnist", "predict", "--model", path)
     assert run.returncode == 0, run.stderr
-    *answers, imported = run.stdout.splitlines()
-    assert imported == "imported: []"
-    assert [line.split(": ")[1].split()[0] for line in answers] == \
+    assert imported == []
+    assert [line.split(": ")[1].split()[0] for line in output.splitlines()] == \
         [str(int(p.argmax())) for p in expected]
 
 
