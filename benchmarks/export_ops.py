@@ -28,23 +28,6 @@ KERASRNN = ["SimpleRNN", "LSTM", "GRU", "LayerNormSimpleRNN", "LayerNormLSTM", "
             "PeepholeLSTM", "MinGRU", "MinLSTM"]
 
 
-def litert_ops(path):
-    from ai_edge_litert import schema_py_generated as schema
-
-    names = {code: name for name, code in vars(schema.BuiltinOperator).items()
-             if not name.startswith("_")}
-    model = schema.Model.GetRootAs(path.read_bytes())
-    found = set()
-    for g in range(model.SubgraphsLength()):
-        graph = model.Subgraphs(g)
-        for i in range(graph.OperatorsLength()):
-            code = model.OperatorCodes(graph.Operators(i).OpcodeIndex())
-            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-            found.add(code.CustomCode().decode() if builtin == schema.BuiltinOperator.CUSTOM
-                      else names[builtin])
-    return found
-
-
 def run_litert(path, x):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -69,6 +52,8 @@ def row(label, model, folder, fixed_batch):
     import numpy as np
     import onnx
 
+    from kerasrnn.apps.common.runtimes import operators
+
     x = np.random.default_rng(0).uniform(-1, 1, (1, 28, 5)).astype("float32")
     expected = model(x).numpy()
     cells = [label]
@@ -77,7 +62,7 @@ def row(label, model, folder, fixed_batch):
     path = folder / "m.tflite"
     try:
         model.export(path, format="litert", verbose=False, input_signature=signature)
-        ops = litert_ops(path)
+        ops = {op.removeprefix("CUSTOM:") for op in operators(path)}
         shown = sorted(op for op in ops if op in RECURRENT or op.startswith("Flex"))
         try:
             error = float(np.abs(run_litert(path, x) - expected).max())
@@ -91,7 +76,7 @@ def row(label, model, folder, fixed_batch):
     try:
         model.export(path, format="onnx", verbose=False)
         onnx.checker.check_model(onnx.load(str(path)))
-        ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+        ops = operators(path)
         error = float(np.abs(run_onnx(path, x) - expected).max())
         cells += [", ".join(sorted(ops & RECURRENT)), f"runs, max error {error:.1e}"]
     except Exception as e:

@@ -8,13 +8,13 @@ import pytest
 import tensorflow as tf
 
 import kerasrnn
+from kerasrnn.apps.common import runtimes
 
 REASON = 'the deployment tools are not installed: pip install "kerasrnn[deploy]"'
 onnx = pytest.importorskip("onnx", reason=REASON)
-onnxruntime = pytest.importorskip("onnxruntime", reason=REASON)
+pytest.importorskip("onnxruntime", reason=REASON)
 pytest.importorskip("tf2onnx", reason=REASON)
-litert = pytest.importorskip("ai_edge_litert.interpreter", reason=REASON)
-schema = pytest.importorskip("ai_edge_litert.schema_py_generated", reason=REASON)
+pytest.importorskip("ai_edge_litert.interpreter", reason=REASON)
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="Keras exports LiteRT and ONNX files from TensorFlow")
@@ -24,46 +24,12 @@ LAYERS = ["SimpleRNN", "LSTM", "GRU", "LayerNormSimpleRNN", "LayerNormLSTM", "La
           "PeepholeLSTM", "MinGRU", "MinLSTM"]
 # (batch, steps): every size runs in the same file.
 SIZES = [(1, 1), (7, 1), (1, 28), (7, 28), (7, 500)]
-_BUILTIN_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items()
-                  if not name.startswith("_")}
-
-
-def litert_ops(path):
-    """The operators of every subgraph of a `.tflite` file: builtin ones by
-    name, others as `CUSTOM:<name>` (Flex ops among them)."""
-    model = schema.Model.GetRootAs(open(path, "rb").read())
-    found = set()
-    for g in range(model.SubgraphsLength()):
-        graph = model.Subgraphs(g)
-        for i in range(graph.OperatorsLength()):
-            code = model.OperatorCodes(graph.Operators(i).OpcodeIndex())
-            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-            if builtin == schema.BuiltinOperator.CUSTOM:
-                found.add("CUSTOM:" + code.CustomCode().decode())
-            else:
-                found.add(_BUILTIN_NAMES[builtin])
-    return found
-
-
-def run_litert(path, x):
-    interpreter = litert.Interpreter(model_path=str(path))
-    source = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(source["index"], x.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(source["index"], x)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-
-
-def run_onnx(path, x):
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
 def onnx_ops(path):
-    model = onnx.load(str(path))
-    onnx.checker.check_model(model)
-    return {node.op_type for node in model.graph.node}
+    """The operators of an `.onnx` file that passes `onnx.checker`."""
+    onnx.checker.check_model(onnx.load(str(path)))
+    return runtimes.operators(path)
 
 
 def export_both(model, tmp_path, litert_signature=None):
@@ -77,17 +43,27 @@ def inputs(batch, steps, seed=0):
     return np.random.default_rng(seed).uniform(-1, 1, (batch, steps, FEATURES)).astype("float32")
 
 
-def assert_runs_like_keras(model, litert_path, onnx_path, sizes=SIZES):
-    assert not {op for op in litert_ops(litert_path) if op.startswith("CUSTOM")}
+def assert_runs_like_keras(model, litert_path, onnx_path, sizes=SIZES, parts=None):
+    """Both files, builtin operators only and through `onnx.checker`, give
+    Keras's answers at every size; `parts`, names of the output's blocks of
+    4 columns (one per layer), name the block that differs."""
+    assert not {op for op in runtimes.operators(litert_path) if op.startswith("CUSTOM")}
     onnx_ops(onnx_path)  # passes onnx.checker
+    # Keras's answers, compiled once for every size (`predict` would trace a
+    # function per shape; an eager call steps the loops in Python).
+    keras_answers = tf.function(model, input_signature=[
+        tf.TensorSpec([None, None, FEATURES], tf.float32)])
+    files = {"LiteRT": (runtimes.load(litert_path), 1e-4),
+             "ONNX": (runtimes.load(onnx_path), 1e-5)}
     for batch, steps in sizes:
         x = inputs(batch, steps)
-        # Compiled, as `predict` runs it: an eager call steps a 500-step loop in Python.
-        expected = model.predict(x, batch_size=batch, verbose=0)
-        np.testing.assert_allclose(run_litert(litert_path, x), expected, atol=1e-4,
-                                   err_msg=f"LiteRT, batch {batch}, {steps} steps")
-        np.testing.assert_allclose(run_onnx(onnx_path, x), expected, atol=1e-5,
-                                   err_msg=f"ONNX, batch {batch}, {steps} steps")
+        expected = keras_answers(x).numpy()
+        for runtime, (file, tolerance) in files.items():
+            got = file(x)
+            for i, name in enumerate(parts or ["the output"]):
+                part = slice(4 * i, 4 * i + 4) if parts else slice(None)
+                np.testing.assert_allclose(got[:, part], expected[:, part], atol=tolerance,
+                                           err_msg=f"{name}, {runtime}, batch {batch}, {steps}")
 
 
 def test_every_layer_exports_and_runs_in_both_runtimes(tmp_path):
@@ -100,22 +76,7 @@ def test_every_layer_exports_and_runs_in_both_runtimes(tmp_path):
     branches = [getattr(kerasrnn, name)(4)(getattr(kerasrnn, name)(
         6, return_sequences=True, go_backwards=True)(sequence)) for name in LAYERS]
     model = keras.Model(sequence, keras.layers.Concatenate()(branches))
-    litert_path, onnx_path = export_both(model, tmp_path)
-    assert not {op for op in litert_ops(litert_path) if op.startswith("CUSTOM")}
-    onnx_ops(onnx_path)  # passes onnx.checker
-    # Keras's answers, compiled once for every size (`predict` would trace
-    # a function per shape; an eager call steps the loops in Python).
-    keras_answers = tf.function(model, input_signature=[
-        tf.TensorSpec([None, None, FEATURES], tf.float32)])
-    for batch, steps in SIZES:
-        x = inputs(batch, steps)
-        expected = keras_answers(x).numpy()
-        for runtime, run, tolerance in (("LiteRT", run_litert, 1e-4), ("ONNX", run_onnx, 1e-5)):
-            got = run(litert_path if runtime == "LiteRT" else onnx_path, x)
-            for i, name in enumerate(LAYERS):  # each layer's 4 outputs
-                part = slice(4 * i, 4 * i + 4)
-                np.testing.assert_allclose(got[:, part], expected[:, part], atol=tolerance,
-                                           err_msg=f"{name}, {runtime}, batch {batch}, {steps}")
+    assert_runs_like_keras(model, *export_both(model, tmp_path), parts=LAYERS)
 
 
 def test_bidirectional_and_masked_layers(tmp_path):
@@ -132,8 +93,8 @@ def test_bidirectional_and_masked_layers(tmp_path):
     x[:3, 20:] = 0.0  # padding at the end, as Masking expects it
     x[5, :4] = 0.0  # and at the start
     expected = model.predict(x, batch_size=7, verbose=0)
-    np.testing.assert_allclose(run_litert(litert_path, x), expected, atol=1e-4)
-    np.testing.assert_allclose(run_onnx(onnx_path, x), expected, atol=1e-5)
+    np.testing.assert_allclose(runtimes.load(litert_path)(x), expected, atol=1e-4)
+    np.testing.assert_allclose(runtimes.load(onnx_path)(x), expected, atol=1e-5)
 
 
 def test_the_classic_cells_become_the_runtimes_own_operators(tmp_path):
@@ -152,7 +113,7 @@ def test_the_classic_cells_become_the_runtimes_own_operators(tmp_path):
                               kerasrnn.GRU(6, return_sequences=True),
                               kerasrnn.LSTM(4)])
     litert_path, onnx_path = export_both(model, tmp_path, litert_signature=fixed_batch)
-    ops = litert_ops(litert_path)
+    ops = runtimes.operators(litert_path)
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops and "WHILE" in ops  # the GRU's loop
     onnx_model = onnx.load(str(onnx_path))
     assert not {"Loop", "Scan"} & onnx_ops(onnx_path)
@@ -168,14 +129,12 @@ def test_each_call_of_a_fused_lstm_file_starts_from_the_initial_state(tmp_path):
     """LiteRT's fused LSTM keeps its last state in the interpreter; the apps'
     runner (kerasrnn/apps/common/runtimes.py) resets it before each call, so
     that every call answers as Keras does."""
-    from kerasrnn.apps.common import runtimes
-
     keras.utils.set_random_seed(5)
     model = keras.Sequential([keras.Input((None, FEATURES)), kerasrnn.LSTM(6)])
     path = tmp_path / "m.tflite"
     model.export(path, format="litert", verbose=False,
                  input_signature=[keras.InputSpec(shape=(1, None, FEATURES), dtype="float32")])
-    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in litert_ops(path)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in runtimes.operators(path)
     file = runtimes.load(path)
     x = inputs(5, 28, seed=6)  # five calls of one row each, in one interpreter
     np.testing.assert_allclose(file(x), model(x).numpy(), atol=1e-4)

@@ -109,7 +109,8 @@ class LiteRTModel:
                 self.interpreter.allocate_tensors()  # before the runner holds its tensors
             self.runner = self.interpreter.get_signature_runner()
         except Exception as error:
-            raise UserError(f"{path}: not a LiteRT model ({error})") from None
+            raise UserError(f"{path}: not a LiteRT model its interpreter can run"
+                            f" ({error})") from None
         details = self.runner.get_input_details()
         self.input_shapes = {
             name: tuple(int(n) if n > 0 else None for n in d["shape_signature"])
@@ -126,6 +127,31 @@ class LiteRTModel:
             return next(iter(self(**{next(iter(self.input_shapes)): x}).values()))
         self.interpreter.reset_all_variables()
         return self.runner(**inputs)
+
+
+def operators(path):
+    """The operators of an `.onnx` file (its graph's node types) or of a
+    `.tflite` file (every subgraph's: builtin ones by name, others as
+    `CUSTOM:<name>`, Flex ops among them), as a set of names."""
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        import onnx
+
+        return {node.op_type for node in onnx.load(str(path)).graph.node}
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {code: name for name, code in vars(schema.BuiltinOperator).items()
+             if not name.startswith("_")}
+    model = schema.Model.GetRootAs(path.read_bytes())
+    found = set()
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for i in range(graph.OperatorsLength()):
+            code = model.OperatorCodes(graph.Operators(i).OpcodeIndex())
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            found.add("CUSTOM:" + code.CustomCode().decode()
+                      if builtin == schema.BuiltinOperator.CUSTOM else names[builtin])
+    return found
 
 
 def load(path):
