@@ -52,6 +52,10 @@ def export_target():
     the model on TensorFlow; else None."""
     if keras.backend.backend() != "tensorflow":
         return None
+    import tensorflow as tf
+
+    if not tf.inside_function():  # the exporters trace; an eager call is never theirs
+        return None
     frame = sys._getframe(1)
     while frame is not None:
         target = _EXPORTERS.get(frame.f_globals.get("__name__"))
