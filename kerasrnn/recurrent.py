@@ -13,10 +13,12 @@ holds what they have in common:
 - `RecurrentLayer`: `keras.layers.RNN` over a family's cell, with the input
   matmul of all time steps taken out of the loop (one large matmul instead
   of one per step; cuDNN and PyTorch's `nn.LSTM` do the same).
-- `choose_paths`: the one function that decides how a layer runs a
-  sequence, from its arguments, its cell's class and the backend; while
-  Keras's LiteRT or ONNX exporter traces the layer, kerasrnn/portable.py
-  traces the form that converter recognises instead.
+- `choose_paths`: how a layer runs a sequence, from two questions answered
+  apart: which paths compute the call correctly (each path's `declines`,
+  which says why not), and which of those is fastest on the backend and
+  device (`PREFERENCES`, measured). While Keras's LiteRT or ONNX exporter
+  traces the layer, kerasrnn/portable.py traces the form that converter
+  recognises instead.
 
 The weights keep Keras's layout, so the weights of
 `keras.layers.SimpleRNNCell`, `LSTMCell` and `GRUCell` load unchanged:
@@ -52,8 +54,8 @@ from keras.src.backend import rnn as backend_rnn
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 __all__ = ["RecurrentCell", "GatedCell", "RecurrentLayer", "Situation", "choose_paths",
-           "FUSED", "ASSOCIATIVE_SCAN", "CHUNKED_SCAN", "SEQUENTIAL_SCAN", "BLOCKED_SCAN",
-           "WRITTEN_OUT", "LOOP", "CELL"]
+           "declines", "preferences", "PREFERENCES", "PATHS", "FUSED", "ASSOCIATIVE_SCAN",
+           "CHUNKED_SCAN", "SEQUENTIAL_SCAN", "BLOCKED_SCAN", "WRITTEN_OUT", "LOOP", "CELL"]
 
 
 def masked_matmul(x, kernel, mask):
@@ -248,6 +250,12 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         steps at once, before its loop."""
         return inputs_times_kernel
 
+    def recurrent_term(self, h_tm1, recurrent_mask=None):
+        """`h_{t-1} · recurrent_kernel`, after recurrent dropout: the step's
+        recurrent matmul, all gates at once (a layer-normalized cell
+        normalizes it here)."""
+        return masked_matmul(h_tm1, self.recurrent_kernel, recurrent_mask)
+
     def recurrent_step(self, projection, states, recurrent_mask=None, return_gates=False):
         """The rest of a step, given `projection = project(inputs · kernel)`.
 
@@ -277,6 +285,15 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         return [ops.zeros((batch_size, size), dtype=self.compute_dtype) for size in sizes]
 
 
+# The methods a cell's step is made of: `project`, `recurrent_step`, and the
+# hooks through which a variant changes one part of a family's step
+# (kerasrnn/layer_norm.py, peephole.py). A cell computes its family's
+# equations, which the fast paths hard-code, only where all of them are the
+# family's own.
+STEP_METHODS = ("project", "recurrent_step", "recurrent_term", "input_and_forget_gates",
+                "new_cell_state", "output_gate")
+
+
 class GatedCell(RecurrentCell):
     """A cell with sigmoid-like gates: adds `recurrent_activation` (LSTM, GRU)."""
 
@@ -290,11 +307,11 @@ class GatedCell(RecurrentCell):
 
 
 # ----------------------------------------------------------------------------
-# Choosing a path. A layer can run a sequence five ways, fastest first:
+# Choosing a path. A layer can run a sequence these ways:
 
 FUSED = "fused kernel"  # a backend's whole-sequence kernel (kerasrnn/kernels/)
 # A recurrence linear in h (kerasrnn/minimal.py: gates from the input alone)
-# is solved by a scan, in one of three formulations:
+# is solved by a scan, in one of four formulations:
 ASSOCIATIVE_SCAN = "associative scan"  # parallel: O(log T) deep
 CHUNKED_SCAN = "chunked scan"  # blocks of √T steps: 2√T loop steps
 SEQUENTIAL_SCAN = "sequential scan"  # T loop steps of one multiply-add
@@ -303,6 +320,18 @@ SCANS = (ASSOCIATIVE_SCAN, CHUNKED_SCAN, SEQUENTIAL_SCAN, BLOCKED_SCAN)
 WRITTEN_OUT = "written-out backward"  # the layer's loop, gradient by kerasrnn/bptt.py
 LOOP = "layer loop"  # the layer's loop, input projection hoisted, autodiff
 CELL = "cell"  # `keras.layers.RNN`'s loop over the cell's own `call`
+PATHS = (FUSED, *SCANS, WRITTEN_OUT, LOOP, CELL)
+
+# Two questions decide how a layer runs a call, answered apart:
+#
+# - which paths compute this call correctly: each path's `declines` check
+#   below, which reads only what the path can compute (its step or the
+#   family's, activations, mask, unroll, dropout, dtype, backend);
+# - which of those is fastest: PREFERENCES, measured orders by backend and
+#   device.
+#
+# `choose_paths` is the second filtered by the first. A new path is one
+# check and a place in the rows; a new backend or device, one row.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -351,76 +380,132 @@ def on_gpu(weight):
     return False
 
 
-def choose_paths(s):
-    """The paths a layer tries, in order; each fast one may still decline.
+# Correctness: why a path cannot compute a call, or None where it can.
 
-    A fused kernel declines at run time where only it can tell (no GPU for
-    cuDNN, Keras tracing or compiling, an old Keras without the backend
-    function); the layer then tries the next path. The last path is never a
-    fast one, so a layer always runs, except with `use_cudnn=True`, which
-    asks for the fused kernel or an error, as in Keras.
-    """
-    if not s.own_call:
-        # The cell computes its step its own way: nothing but the cell's call
-        # is the cell.
-        return [] if s.use_cudnn is True else [CELL]
-    # The fused kernels and the written-out backward pass hard-code the
-    # family's equations, so they run only the family's own step, in the
-    # form they are written for, with no per-step recurrent dropout mask.
-    fixed_equations = s.own_step and s.standard_form and not s.recurrent_dropout
-    paths = []
+def _fixed_equations_decline(s):
+    """The fused kernels, the written-out backward pass and the scans
+    hard-code the family's equations: they compute only the family's own
+    step, in the form they are written for, with no per-step mask on h."""
+    if not (s.own_call and s.own_step):
+        return "the cell computes its own step, not its family's"
+    if not s.standard_form:
+        return "activations other than tanh and sigmoid (or a GRU with reset_after=False)"
+    if s.recurrent_dropout:
+        return "recurrent dropout: the path takes no mask on the state"
+    return None
+
+
+# float16 or bfloat16: the layer's own paths sum a whole sequence's gradients
+# (the hoisted matmul's kernel, the biases added to every step at once) in one
+# op in that precision, which overflowed under Keras's loss scale; the cell's
+# loop sums them step by step, as Keras's own layers do, and the fused kernels
+# accumulate in float32.
+_REDUCED_PRECISION = ("float16 or bfloat16: the path sums a sequence's gradients in that"
+                      " precision")
+
+
+def _fused_declines(s):
+    # The kernels decline a mask or `unroll` themselves, at run time, where
+    # only they can tell (no GPU for cuDNN, Keras tracing or compiling).
+    if not s.has_fused_kernel:
+        return "the family has no fused kernel"
+    if s.use_cudnn is False:
+        return "use_cudnn=False"
+    return _fixed_equations_decline(s)
+
+
+def _scan_declines(s):
+    # Any mask, direction, state or input dropout: a scan computes them all.
+    if not s.has_parallel_scan:
+        return "the family's recurrence is not linear in the state"
+    if not s.static_length:
+        return "the scans need the number of steps when the graph is built"
     if s.reduced_precision:
-        # float16 or bfloat16: the layer's own paths sum a whole sequence's
-        # gradients (the hoisted matmul's kernel, the biases added to every
-        # step at once) in one op in that precision, which overflowed under
-        # Keras's loss scale; `keras.layers.RNN`'s loop over the cell sums
-        # them step by step, as Keras's own layers do. The fused kernels
-        # accumulate in float32.
-        if fixed_equations and s.has_fused_kernel and s.use_cudnn in ("auto", True):
-            paths.append(FUSED)
-        return paths if s.use_cudnn is True else [*paths, CELL]
-    if fixed_equations and s.has_parallel_scan:
-        # Any mask, direction, state or input dropout: a scan computes them
-        # all. The fastest formulation on each backend's CPU, measured
-        # (docs/speed.md, "minGRU and minLSTM"). The scans need the length
-        # when the graph is built; without it, the layer's loop steps the cell.
-        if not s.static_length:
-            return [LOOP]
-        # On a GPU, a loop of T dependent steps leaves its thousands of cores
-        # idle; the associative scan's O(log T) steps, or the chunked scan's
-        # 2√T on tensors √T times wider, fill them. Fastest on an H200: the
-        # associative scan under JAX, the chunked one under PyTorch (whose
-        # associative scan is recursion in Python). TensorFlow's GPU build
-        # was not measured, and takes its CPU choice.
-        if s.gpu and s.backend == "jax":
-            return [ASSOCIATIVE_SCAN]
-        if s.gpu and s.backend == "torch":
-            return [CHUNKED_SCAN]
-        # The associative scan was slower than the others on every
-        # backend's CPU: its O(log T) depth is for hardware with many cores;
-        # the chunked scan, slower than the sequential one on TensorFlow's
-        # and JAX's. On PyTorch, whose loops are Python's, the blocked scan
-        # was the fastest for every family: T/8 loop steps, and no
-        # whole-sequence temporaries for the backward pass to write and read.
-        # On JAX it was for minLSTM at every length, and for minGRU once the
-        # sequence's states outgrow the cache; below that, minGRU's `a` and
-        # `b` for the whole sequence stay in the cache, and one matmul and
-        # the sequential scan were faster.
-        large = s.states_size is not None and s.states_size >= LARGE_STATES
-        if s.backend == "torch" or (s.backend == "jax" and (s.scan_in_blocks or large)):
-            return [BLOCKED_SCAN]
-        return [SEQUENTIAL_SCAN]
-    if fixed_equations and s.has_fused_kernel and s.use_cudnn in ("auto", True):
-        paths.append(FUSED)  # the kernels themselves decline a mask or `unroll`
-    if s.use_cudnn is True:
-        return paths
-    if (fixed_equations and s.has_written_out and s.backend == "tensorflow"
-            and not s.masked and not s.unroll):
-        # TensorFlow only: where it was measured and tested
-        # (`keras.ops.custom_gradient` takes one output on PyTorch).
-        paths.append(WRITTEN_OUT)
-    paths.append(LOOP)
-    return paths
+        return _REDUCED_PRECISION
+    return _fixed_equations_decline(s)
+
+
+def _written_out_declines(s):
+    if not s.has_written_out:
+        return "the family has no written-out backward pass"
+    if s.backend != "tensorflow":
+        # `keras.ops.custom_gradient` takes one output on PyTorch; not tested on JAX.
+        return "the written-out backward pass runs on TensorFlow only"
+    if s.masked or s.unroll:
+        return "a mask or unroll: the written-out loop computes neither"
+    if s.reduced_precision:
+        return _REDUCED_PRECISION
+    return _fixed_equations_decline(s)
+
+
+def _loop_declines(s):
+    if not s.own_call:
+        return "the cell's own `call` is the cell: only `keras.layers.RNN`'s loop calls it"
+    if s.reduced_precision:
+        return _REDUCED_PRECISION
+    return None
+
+
+_DECLINES = {FUSED: _fused_declines, WRITTEN_OUT: _written_out_declines,
+             LOOP: _loop_declines, CELL: lambda s: None,
+             **{scan: _scan_declines for scan in SCANS}}
+
+
+def declines(path, s):
+    """Why `path` cannot run the call described by the Situation `s`, in
+    words; None where it computes it correctly. (A fused kernel may still
+    decline at run time, where only it can tell.)"""
+    if path != FUSED and s.use_cudnn is True:
+        return "use_cudnn=True: the fused kernel or an error, as in Keras"
+    return _DECLINES[path](s)
+
+
+# Speed: the paths fastest first, by backend and device, measured on the
+# machines of docs/speed.md ("minGRU and minLSTM" for the scans). On the
+# CPUs the sequential scan was fastest on TensorFlow and JAX; on PyTorch,
+# whose loops are Python's, the blocked scan (T/8 loop steps, no
+# whole-sequence temporaries for the backward pass to write and read); on
+# JAX, the blocked scan for families whose gates cost more than the scan
+# (`scan_in_blocks`) and once a sequence's states outgrow the cache. On a
+# GPU, a loop of T dependent steps leaves its cores idle: an H200 ran the
+# associative scan fastest under JAX, the chunked one under PyTorch (whose
+# associative scan is recursion in Python). TensorFlow's GPU build and the
+# NumPy backend were not measured and take TensorFlow's CPU row.
+_COMMON_TAIL = (WRITTEN_OUT, LOOP, CELL)
+PREFERENCES = {
+    ("tensorflow", "cpu"): (FUSED, SEQUENTIAL_SCAN, BLOCKED_SCAN, CHUNKED_SCAN,
+                            ASSOCIATIVE_SCAN, *_COMMON_TAIL),
+    ("jax", "cpu"): (FUSED, SEQUENTIAL_SCAN, BLOCKED_SCAN, CHUNKED_SCAN, ASSOCIATIVE_SCAN,
+                     *_COMMON_TAIL),
+    ("jax", "cpu, scan in blocks"): (FUSED, BLOCKED_SCAN, SEQUENTIAL_SCAN, CHUNKED_SCAN,
+                                     ASSOCIATIVE_SCAN, *_COMMON_TAIL),
+    ("jax", "gpu"): (FUSED, ASSOCIATIVE_SCAN, CHUNKED_SCAN, SEQUENTIAL_SCAN, BLOCKED_SCAN,
+                     *_COMMON_TAIL),
+    ("torch", "cpu"): (FUSED, BLOCKED_SCAN, SEQUENTIAL_SCAN, CHUNKED_SCAN, ASSOCIATIVE_SCAN,
+                       *_COMMON_TAIL),
+    ("torch", "gpu"): (FUSED, CHUNKED_SCAN, ASSOCIATIVE_SCAN, BLOCKED_SCAN, SEQUENTIAL_SCAN,
+                       *_COMMON_TAIL),
+}
+
+
+def preferences(s):
+    """PREFERENCES' row for the backend and device of `s`."""
+    device = "gpu" if s.gpu else "cpu"
+    large = s.states_size is not None and s.states_size >= LARGE_STATES
+    if (s.backend, device) == ("jax", "cpu") and (s.scan_in_blocks or large):
+        device = "cpu, scan in blocks"
+    return PREFERENCES.get((s.backend, device), PREFERENCES[("tensorflow", "cpu")])
+
+
+def choose_paths(s):
+    """The paths that compute the call `s` describes, fastest first.
+
+    The layer runs the first; a fused kernel may still decline at run time,
+    and the layer then runs the next. The cell's own loop computes every
+    call, so the list ends in it, except with `use_cudnn=True`, which asks
+    for the fused kernel or an error, as in Keras.
+    """
+    return [path for path in preferences(s) if declines(path, s) is None]
 
 
 # Arguments that belong to the layer; every other keyword goes to the cell.
@@ -529,10 +614,13 @@ class RecurrentLayer(keras.layers.RNN):
     def computes_family_step(self):
         """Whether the layer's cell computes its family's own step (not a
         subclass's), the condition of every fused kernel, Keras's included."""
+        return type(self.cell).call is RecurrentCell.call and self._own_step()
+
+    def _own_step(self):
+        """Whether the cell's step methods (STEP_METHODS) are `family_cell`'s."""
         cell = type(self.cell)
-        return (cell.call is RecurrentCell.call
-                and all(getattr(cell, name) is getattr(self.family_cell, name)
-                        for name in ("project", "recurrent_step")))
+        return all(getattr(cell, name, None) is getattr(self.family_cell, name, None)
+                   for name in STEP_METHODS)
 
     @property
     def use_cudnn(self):
@@ -595,8 +683,7 @@ class RecurrentLayer(keras.layers.RNN):
         return Situation(
             backend=keras.backend.backend(),
             own_call=type(cell).call is RecurrentCell.call,
-            own_step=all(getattr(type(cell), name) is getattr(self.family_cell, name)
-                         for name in ("project", "recurrent_step")),
+            own_step=self._own_step(),
             standard_form=self._standard_form(),
             has_fused_kernel=self.fused_kernel is not None,
             has_written_out=self.has_written_out,
@@ -612,6 +699,19 @@ class RecurrentLayer(keras.layers.RNN):
             reduced_precision=self.compute_dtype in ("float16", "bfloat16"),
         )
 
+    def situation_of_call(self, sequences, mask=None, training=False):
+        """The `Situation` of a call on `sequences` (or their shape)."""
+        batch, steps = sequences.shape[0], sequences.shape[1]
+        known = batch is not None and steps is not None
+        return self.situation(mask, training, static_length=steps is not None,
+                              states_size=batch * steps * self.units if known else None,
+                              gpu=on_gpu(self.cell.kernel))
+
+    def declines(self, path, sequences, mask=None, training=False):
+        """Why `path` (one of `PATHS`) cannot compute this layer's call on
+        `sequences`, in words; None where it can. The layer must be built."""
+        return declines(path, self.situation_of_call(sequences, mask, training))
+
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if tree.is_nested(mask):
             mask = mask[0]
@@ -621,12 +721,7 @@ class RecurrentLayer(keras.layers.RNN):
         target = portable.export_target()
         if target is not None:  # Keras's exporter traces for LiteRT or ONNX
             return portable.run(self, target, sequences, initial_state, mask, training)
-        batch, steps = sequences.shape[0], sequences.shape[1]
-        known = batch is not None and steps is not None
-        situation = self.situation(mask, training, static_length=steps is not None,
-                                   states_size=batch * steps * self.units if known else None,
-                                   gpu=on_gpu(self.cell.kernel))
-        for path in choose_paths(situation):
+        for path in choose_paths(self.situation_of_call(sequences, mask, training)):
             if path != FUSED:
                 return self.run_path(path, sequences, initial_state, mask, training)
             try:

@@ -207,7 +207,7 @@ def test_a_length_unknown_until_run_takes_the_layers_loop():
     loop = keras.layers.RNN(MinGRUCell(UNITS), return_sequences=True)
     loop.build((None, None, FEATURES))
     loop.set_weights(layer.get_weights())
-    assert paths(layer, False, False, static_length=False) == [LOOP]
+    assert path_taken(layer, False, False, static_length=False) == LOOP
     run = tf.function(layer, input_signature=[tf.TensorSpec((None, None, FEATURES))])
     x, _, _ = data(9)
     np.testing.assert_allclose(run(x).numpy(), keras.ops.convert_to_numpy(loop(x)), atol=1e-6)
@@ -254,7 +254,7 @@ if keras.backend.backend() == "jax":
     with t.situations_seen() as seen:
         worst.update({{f"mingru in blocks/{{steps}}": t.scan_against_loop("mingru", steps, cases)
                       for steps in (7, 2048)}})
-    taken = {{path for s in seen for path in recurrent.choose_paths(s)}}
+    taken = {{recurrent.choose_paths(s)[0] for s in seen}}
     recurrent.LARGE_STATES = large
     assert taken == {{recurrent.BLOCKED_SCAN}}, taken
 scan_device = None
@@ -281,12 +281,12 @@ for kind in t.KINDS:
     with tempfile.TemporaryDirectory() as tmp:
         t.test_keras_file_round_trip_without_custom_objects(kind, Path(tmp))
     features.append(kind)
-paths = {{}}
+path_by_kind = {{}}
 for kind, (_, layer_class) in t.KINDS.items():
     layer = layer_class(t.UNITS)
     layer.build((None, None, t.FEATURES))
-    paths[kind] = t.paths(layer, masked=True, training=True)
-print(json.dumps({{"backend": keras.backend.backend(), "worst": worst, "paths": paths,
+    path_by_kind[kind] = t.path_taken(layer, masked=True, training=True)
+print(json.dumps({{"backend": keras.backend.backend(), "worst": worst, "paths": path_by_kind,
                   "scan_device": scan_device, "gpu": recurrent.on_gpu(layer.cell.kernel),
                   "formulations": t.formulations_against_numpy(), "features": features}}))
 """
@@ -302,8 +302,8 @@ def test_the_scan_computes_what_the_loop_computes_on_other_backends(backend, on_
     # The formulation measured fastest on the backend's CPU (docs/speed.md)
     # is the one these tests compared with the loop.
     assert report["paths"] == {
-        "mingru": [BLOCKED_SCAN if backend == "torch" else SEQUENTIAL_SCAN],
-        "minlstm": [BLOCKED_SCAN]}
+        "mingru": BLOCKED_SCAN if backend == "torch" else SEQUENTIAL_SCAN,
+        "minlstm": BLOCKED_SCAN}
     if backend == "jax":
         assert "mingru in blocks/2048" in report["worst"]
     if backend == "torch":
@@ -318,9 +318,10 @@ def test_the_scan_computes_what_the_loop_computes_on_other_backends(backend, on_
     assert report["features"] == list(KINDS)
 
 
-def paths(layer, masked, training, static_length=True):
+def path_taken(layer, masked, training, static_length=True):
+    """The path the layer runs such a call by: `choose_paths`' first."""
     return choose_paths(layer.situation(np.ones((BATCH, 7), bool) if masked else None, training,
-                                        static_length))
+                                        static_length))[0]
 
 
 @contextlib.contextmanager
@@ -360,8 +361,7 @@ def test_the_layer_takes_the_scan_and_a_subclassed_step_takes_the_loop():
     layer.build((None, None, FEATURES))
     for masked in (False, True):
         for training in (False, True):
-            [path] = paths(layer, masked, training)
-            assert path in SCANS
+            assert path_taken(layer, masked, training) in SCANS
 
     class Doubled(MinGRUCell):
         def recurrent_step(self, projection, states, recurrent_mask=None, return_gates=False):
@@ -373,7 +373,7 @@ def test_the_layer_takes_the_scan_and_a_subclassed_step_takes_the_loop():
 
     doubled = DoubledMinGRU(UNITS, return_sequences=True)
     doubled.build((None, None, FEATURES))
-    assert paths(doubled, False, False) == [LOOP]
+    assert path_taken(doubled, False, False) == LOOP
     random_weights(doubled)
     reference_rnn = keras.layers.RNN(Doubled(UNITS), return_sequences=True)
     reference_rnn.build((None, None, FEATURES))
@@ -391,7 +391,7 @@ def test_the_layer_takes_the_scan_and_a_subclassed_step_takes_the_loop():
 
     own = OwnCallMinGRU(UNITS)
     own.build((None, None, FEATURES))
-    assert paths(own, False, False) == [CELL]
+    assert path_taken(own, False, False) == CELL
 
 
 @pytest.mark.parametrize("kind", KINDS)
