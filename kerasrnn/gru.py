@@ -97,7 +97,7 @@ class GRUCell(GatedCell):
 
         if self.reset_after:
             # One matmul for all three recurrent blocks; r scales the third.
-            rec = masked_matmul(h_tm1, self.recurrent_kernel, recurrent_mask)
+            rec = self.recurrent_term(h_tm1, recurrent_mask)
             if recurrent_bias is not None:
                 rec = ops.add(rec, recurrent_bias)
             rec_z, rec_r, rec_h = ops.split(rec, 3, axis=-1)
@@ -196,13 +196,35 @@ class GRU(RecurrentLayer, keras.layers.GRU):
 
     Args:
         units: Positive integer, size of the hidden state.
-        use_cudnn: `"auto"` (default) runs a fused kernel where the backend
-            has one, as `keras.layers.GRU` does; `False` never does; `True`
-            raises an error where none can run.
-        **kwargs: The arguments of `GRUCell` (activations, `reset_after`,
-            initializers, dropout, ...) and of `keras.layers.RNN`
-            (`return_sequences`, `return_state`, `go_backwards`, `stateful`,
-            `unroll`, ...).
+        activation, recurrent_activation, reset_after, use_bias, kernel_initializer,
+            recurrent_initializer, bias_initializer, kernel_regularizer,
+            recurrent_regularizer, bias_regularizer, kernel_constraint,
+            recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed: The
+            cell's, as `GRUCell` documents them.
+        use_cudnn: `"auto"` (default) runs a fused kernel where the backend has one, as
+            `keras.layers.GRU` does; `False` never does; `True` raises an error where none
+            can run.
+        return_sequences: Whether to return the output of every step, `(batch, timesteps,
+            units)`, rather than the last, `(batch, units)`. Default `False`.
+        return_state: Whether to return the last states after the output. Default `False`.
+        go_backwards: Whether to read the sequence from its last step to its first (the
+            outputs come in that order). Default `False`.
+        stateful: Whether each sample's last states in a batch are its initial states in the
+            next batch. Default `False`.
+        unroll: Whether to unroll the time loop into straight-line code: faster for short
+            sequences, at the cost of memory. Default `False`.
+        zero_output_for_mask: Whether a masked step outputs zeros rather than the previous
+            step's output (with `return_sequences`). Default `False`.
+        activity_regularizer, name, dtype, trainable, input_shape: As every Keras layer
+            takes them.
+
+    Call arguments:
+        inputs: A 3D tensor, `(batch, timesteps, features)`.
+        mask: Optional boolean tensor `(batch, timesteps)`: `False` marks a step to skip
+            (the states carry over it). Default `None`.
+        training: Whether the layer is training (dropout applies only then). Default `None`.
+        initial_state: Optional list of the initial states, `[h]`, each `(batch, units)`;
+            `None` starts from zeros. Default `None`.
 
     Example:
 

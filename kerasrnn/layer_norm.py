@@ -33,12 +33,13 @@ order TFA's do: the three matrices, then each sub-layer's γ then β.
 import keras
 from keras import constraints, initializers, ops, regularizers
 
+from kerasrnn.gru import GRUCell
+from kerasrnn.lstm import LSTMCell
 from kerasrnn.recurrent import (
     GatedCell,
     RecurrentCell,
     RecurrentLayer,
     first_state,
-    forget_bias_ones,
     masked_matmul,
 )
 
@@ -125,11 +126,14 @@ class LayerNormSimpleRNNCell(RecurrentCell):
 
 
 class _NormedGatedCell(GatedCell):
-    """TFA's LayerNormLSTMCell arguments: each normalization's γ and β
-    initializers and ε, shared by the LSTM and the GRU of this family; and
-    its dropout: one input mask and one recurrent mask for all the gates
-    (TFA's cell uses the first of the masks Keras 2 drew), where Keras 3's
-    LSTMCell draws one per gate once recurrent dropout is on."""
+    """What the layer-normalized LSTM and GRU add to their family's cell:
+    TFA's LayerNormLSTMCell arguments (each normalization's γ and β
+    initializers and ε), the input's and the state's terms normalized
+    (`project`, `recurrent_term`), and its dropout: one input mask and one
+    recurrent mask for all the gates (TFA's cell uses the first of the masks
+    Keras 2 drew), where Keras 3's LSTMCell draws one per gate once
+    recurrent dropout is on. Placed before the family's cell among the
+    bases, so that its methods override the family's hooks."""
 
     dropout_mask_per_gate = False
 
@@ -165,9 +169,12 @@ class _NormedGatedCell(GatedCell):
     def project(self, inputs_times_kernel):
         return self.kernel_norm(inputs_times_kernel)
 
+    def recurrent_term(self, h_tm1, recurrent_mask=None):
+        return self.recurrent_norm(super().recurrent_term(h_tm1, recurrent_mask))
+
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
-class LayerNormLSTMCell(_NormedGatedCell):
+class LayerNormLSTMCell(_NormedGatedCell, LSTMCell):
     """An LSTM cell with layer normalization (TFA's LayerNormLSTMCell), one step.
 
     Equations (σ is `recurrent_activation`, tanh is `activation`; LN_k,
@@ -183,6 +190,9 @@ class LayerNormLSTMCell(_NormedGatedCell):
     `4·units` vector), and the state carries the normalized `c_t`, as TFA's
     cell does (Ba et al. 2016 keep c unnormalized and normalize it only for
     h; TFA's form is kept so that trained weights port).
+
+    The step is `LSTMCell`'s, with LN_k in `project`, LN_r in
+    `recurrent_term` and LN_c in `new_cell_state`.
 
     Weights: `kernel` `(input_dim, 4·units)`, `recurrent_kernel`
     `(units, 4·units)`, `bias` `(4·units,)` in Keras's gate order i, f, g, o
@@ -214,46 +224,20 @@ class LayerNormLSTMCell(_NormedGatedCell):
     ((2, 4), (2, 4))
     """
 
-    gates = 4
-    gate_names = ("i", "f", "o")
-
-    def __init__(self, units, unit_forget_bias=True, **kwargs):
+    def __init__(self, units, **kwargs):
         super().__init__(units, **kwargs)
-        self.unit_forget_bias = unit_forget_bias
         self.state_norm = self._norm("state_norm")
-        self.state_size = [units, units]
-
-    def get_config(self):
-        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
     def build(self, input_shape):
         super().build(input_shape)
         self.state_norm.build((None, self.units))
 
-    def _bias_initializer(self):
-        if not self.unit_forget_bias:
-            return self.bias_initializer
-        return forget_bias_ones(self.bias_initializer, self.units)
-
-    def recurrent_step(self, projection, states, recurrent_mask=None, return_gates=False):
-        h_tm1, c_tm1 = states
-        z = projection + self.recurrent_norm(
-            masked_matmul(h_tm1, self.recurrent_kernel, recurrent_mask))
-        if self.use_bias:
-            z = ops.add(z, self.bias)
-        z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
-        i = self.recurrent_activation(z_i)
-        f = self.recurrent_activation(z_f)
-        o = self.recurrent_activation(z_o)
-        c = self.state_norm(f * c_tm1 + i * self.activation(z_g))
-        h = o * self.activation(c)
-        if return_gates:
-            return h, [h, c], {"i": i, "f": f, "o": o}
-        return h, [h, c]
+    def new_cell_state(self, c):
+        return self.state_norm(c)
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
-class LayerNormGRUCell(_NormedGatedCell):
+class LayerNormGRUCell(_NormedGatedCell, GRUCell):
     """A GRU cell with layer normalization, in the style of TFA's LayerNormLSTMCell.
 
     Equations (σ is `recurrent_activation`, tanh is `activation`; LN_k and
@@ -275,6 +259,8 @@ class LayerNormGRUCell(_NormedGatedCell):
     normalization, and the normalized input term depends on x_t alone: a
     layer normalizes every step's at once, before its loop. The state is h
     itself, unnormalized: it is already a convex mix of h_{t-1} and a tanh.
+    The step is `GRUCell`'s (`reset_after=True`), with LN_k in `project` and
+    LN_r in `recurrent_term`.
 
     Weights: `kernel` `(input_dim, 3·units)`, `recurrent_kernel`
     `(units, 3·units)` in Keras's block order z, r, h; `bias` `(2, 3·units)`,
@@ -305,30 +291,18 @@ class LayerNormGRUCell(_NormedGatedCell):
     (2, 4)
     """
 
-    gates = 3
-    gate_names = ("z", "r")
+    def __init__(self, units, **kwargs):
+        # The recurrent term is normalized whole, so the reset gate applies
+        # after it: `reset_after=True`, GRUCell's step in that form.
+        if kwargs.pop("reset_after", True) is not True:
+            raise ValueError("LayerNormGRUCell applies the reset gate after the recurrent"
+                             " matmul: `reset_after` must be True.")
+        super().__init__(units, **kwargs)
 
-    def _bias_shape(self):
-        return (2, 3 * self.units)
-
-    def recurrent_step(self, projection, states, recurrent_mask=None, return_gates=False):
-        h_tm1 = first_state(states)
-        x = projection
-        rec = self.recurrent_norm(masked_matmul(h_tm1, self.recurrent_kernel, recurrent_mask))
-        if self.use_bias:
-            input_bias, recurrent_bias = ops.unstack(ops.convert_to_tensor(self.bias))
-            x = ops.add(x, input_bias)
-            rec = ops.add(rec, recurrent_bias)
-        x_z, x_r, x_h = ops.split(x, 3, axis=-1)
-        rec_z, rec_r, rec_h = ops.split(rec, 3, axis=-1)
-        z = self.recurrent_activation(x_z + rec_z)
-        r = self.recurrent_activation(x_r + rec_r)
-        h_candidate = self.activation(x_h + r * rec_h)
-        h = h_candidate + z * (h_tm1 - h_candidate)  # z·h + (1 − z)·h̃
-        new_state = [h] if isinstance(states, (list, tuple)) else h
-        if return_gates:
-            return h, new_state, {"z": z, "r": r}
-        return h, new_state
+    def get_config(self):
+        config = super().get_config()
+        del config["reset_after"]  # always True: see __init__
+        return config
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
@@ -337,9 +311,32 @@ class LayerNormSimpleRNN(RecurrentLayer):
 
     Args:
         units: Positive integer, size of the hidden state.
-        **kwargs: The arguments of `LayerNormSimpleRNNCell` and of
-            `keras.layers.RNN` (`return_sequences`, `return_state`,
-            `go_backwards`, `stateful`, `unroll`, ...).
+        activation, use_bias, layernorm_epsilon, kernel_initializer, recurrent_initializer,
+            bias_initializer, gamma_initializer, kernel_regularizer, recurrent_regularizer,
+            bias_regularizer, gamma_regularizer, kernel_constraint, recurrent_constraint,
+            bias_constraint, gamma_constraint, dropout, recurrent_dropout, seed: The cell's,
+            as `LayerNormSimpleRNNCell` documents them.
+        return_sequences: Whether to return the output of every step, `(batch, timesteps,
+            units)`, rather than the last, `(batch, units)`. Default `False`.
+        return_state: Whether to return the last states after the output. Default `False`.
+        go_backwards: Whether to read the sequence from its last step to its first (the
+            outputs come in that order). Default `False`.
+        stateful: Whether each sample's last states in a batch are its initial states in the
+            next batch. Default `False`.
+        unroll: Whether to unroll the time loop into straight-line code: faster for short
+            sequences, at the cost of memory. Default `False`.
+        zero_output_for_mask: Whether a masked step outputs zeros rather than the previous
+            step's output (with `return_sequences`). Default `False`.
+        activity_regularizer, name, dtype, trainable, input_shape: As every Keras layer
+            takes them.
+
+    Call arguments:
+        inputs: A 3D tensor, `(batch, timesteps, features)`.
+        mask: Optional boolean tensor `(batch, timesteps)`: `False` marks a step to skip
+            (the states carry over it). Default `None`.
+        training: Whether the layer is training (dropout applies only then). Default `None`.
+        initial_state: Optional list of the initial states, `[h]`, each `(batch, units)`;
+            `None` starts from zeros. Default `None`.
 
     Example:
 
@@ -356,9 +353,33 @@ class LayerNormLSTM(RecurrentLayer):
 
     Args:
         units: Positive integer, size of `h` and `c`.
-        **kwargs: The arguments of `LayerNormLSTMCell` and of
-            `keras.layers.RNN` (`return_sequences`, `return_state`,
-            `go_backwards`, `stateful`, `unroll`, ...).
+        activation, recurrent_activation, use_bias, unit_forget_bias, kernel_initializer,
+            recurrent_initializer, bias_initializer, kernel_regularizer,
+            recurrent_regularizer, bias_regularizer, kernel_constraint,
+            recurrent_constraint, bias_constraint, norm_gamma_initializer,
+            norm_beta_initializer, norm_epsilon, dropout, recurrent_dropout, seed: The
+            cell's, as `LayerNormLSTMCell` documents them.
+        return_sequences: Whether to return the output of every step, `(batch, timesteps,
+            units)`, rather than the last, `(batch, units)`. Default `False`.
+        return_state: Whether to return the last states after the output. Default `False`.
+        go_backwards: Whether to read the sequence from its last step to its first (the
+            outputs come in that order). Default `False`.
+        stateful: Whether each sample's last states in a batch are its initial states in the
+            next batch. Default `False`.
+        unroll: Whether to unroll the time loop into straight-line code: faster for short
+            sequences, at the cost of memory. Default `False`.
+        zero_output_for_mask: Whether a masked step outputs zeros rather than the previous
+            step's output (with `return_sequences`). Default `False`.
+        activity_regularizer, name, dtype, trainable, input_shape: As every Keras layer
+            takes them.
+
+    Call arguments:
+        inputs: A 3D tensor, `(batch, timesteps, features)`.
+        mask: Optional boolean tensor `(batch, timesteps)`: `False` marks a step to skip
+            (the states carry over it). Default `None`.
+        training: Whether the layer is training (dropout applies only then). Default `None`.
+        initial_state: Optional list of the initial states, `[h, c]`, each `(batch, units)`;
+            `None` starts from zeros. Default `None`.
 
     Example:
 
@@ -376,9 +397,33 @@ class LayerNormGRU(RecurrentLayer):
 
     Args:
         units: Positive integer, size of the hidden state.
-        **kwargs: The arguments of `LayerNormGRUCell` and of
-            `keras.layers.RNN` (`return_sequences`, `return_state`,
-            `go_backwards`, `stateful`, `unroll`, ...).
+        activation, recurrent_activation, use_bias, kernel_initializer,
+            recurrent_initializer, bias_initializer, kernel_regularizer,
+            recurrent_regularizer, bias_regularizer, kernel_constraint,
+            recurrent_constraint, bias_constraint, norm_gamma_initializer,
+            norm_beta_initializer, norm_epsilon, dropout, recurrent_dropout, seed: The
+            cell's, as `LayerNormGRUCell` documents them.
+        return_sequences: Whether to return the output of every step, `(batch, timesteps,
+            units)`, rather than the last, `(batch, units)`. Default `False`.
+        return_state: Whether to return the last states after the output. Default `False`.
+        go_backwards: Whether to read the sequence from its last step to its first (the
+            outputs come in that order). Default `False`.
+        stateful: Whether each sample's last states in a batch are its initial states in the
+            next batch. Default `False`.
+        unroll: Whether to unroll the time loop into straight-line code: faster for short
+            sequences, at the cost of memory. Default `False`.
+        zero_output_for_mask: Whether a masked step outputs zeros rather than the previous
+            step's output (with `return_sequences`). Default `False`.
+        activity_regularizer, name, dtype, trainable, input_shape: As every Keras layer
+            takes them.
+
+    Call arguments:
+        inputs: A 3D tensor, `(batch, timesteps, features)`.
+        mask: Optional boolean tensor `(batch, timesteps)`: `False` marks a step to skip
+            (the states carry over it). Default `None`.
+        training: Whether the layer is training (dropout applies only then). Default `None`.
+        initial_state: Optional list of the initial states, `[h]`, each `(batch, units)`;
+            `None` starts from zeros. Default `None`.
 
     Example:
 

@@ -14,7 +14,7 @@ import keras
 from keras import ops
 
 from kerasrnn import bptt
-from kerasrnn.recurrent import GatedCell, RecurrentLayer, forget_bias_ones, masked_matmul
+from kerasrnn.recurrent import GatedCell, RecurrentLayer, forget_bias_ones
 
 __all__ = ["LSTMCell", "LSTM"]
 
@@ -91,18 +91,33 @@ class LSTMCell(GatedCell):
         # All four gates in two matmuls (this one and the projection's), then
         # one split: the per-step op count, not the arithmetic, is what costs
         # at these sizes.
-        z = projection + masked_matmul(h_tm1, self.recurrent_kernel, recurrent_mask)
+        z = projection + self.recurrent_term(h_tm1, recurrent_mask)
         if self.use_bias:
             z = ops.add(z, self.bias)
         z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
-        i = self.recurrent_activation(z_i)
-        f = self.recurrent_activation(z_f)
-        o = self.recurrent_activation(z_o)
-        c = f * c_tm1 + i * self.activation(z_g)
+        i, f = self.input_and_forget_gates(z_i, z_f, c_tm1)
+        c = self.new_cell_state(f * c_tm1 + i * self.activation(z_g))
+        o = self.output_gate(z_o, c)
         h = o * self.activation(c)
         if return_gates:
             return h, [h, c], {"i": i, "f": f, "o": o}
         return h, [h, c]
+
+    # The hooks a variant overrides to change one part of the step
+    # (kerasrnn/peephole.py, layer_norm.py); with them all as here, the cell
+    # computes the equations above, which the fast paths hard-code.
+
+    def input_and_forget_gates(self, z_i, z_f, c_tm1):
+        """i and f from their pre-activations (a peephole cell adds c_{t-1}'s term)."""
+        return self.recurrent_activation(z_i), self.recurrent_activation(z_f)
+
+    def new_cell_state(self, c):
+        """c_t from `f · c_{t-1} + i · g` (a layer-normalized cell normalizes it)."""
+        return c
+
+    def output_gate(self, z_o, c):
+        """o from its pre-activation and c_t (a peephole cell adds c_t's term)."""
+        return self.recurrent_activation(z_o)
 
 
 @ops.custom_gradient
@@ -173,14 +188,36 @@ class LSTM(RecurrentLayer, keras.layers.LSTM):
     single fused call for both directions, recognises this one.
 
     Args:
-        units: Positive integer, size of the hidden state.
-        use_cudnn: `"auto"` (default) runs a fused kernel where the backend
-            has one, as `keras.layers.LSTM` does; `False` never does; `True`
-            raises an error where none can run.
-        **kwargs: The arguments of `LSTMCell` (activations,
-            `unit_forget_bias`, initializers, dropout, ...) and of
-            `keras.layers.RNN` (`return_sequences`, `return_state`,
-            `go_backwards`, `stateful`, `unroll`, ...).
+        units: Positive integer, size of `h` and `c`.
+        activation, recurrent_activation, use_bias, unit_forget_bias, kernel_initializer,
+            recurrent_initializer, bias_initializer, kernel_regularizer,
+            recurrent_regularizer, bias_regularizer, kernel_constraint,
+            recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed: The
+            cell's, as `LSTMCell` documents them.
+        use_cudnn: `"auto"` (default) runs a fused kernel where the backend has one, as
+            `keras.layers.LSTM` does; `False` never does; `True` raises an error where none
+            can run.
+        return_sequences: Whether to return the output of every step, `(batch, timesteps,
+            units)`, rather than the last, `(batch, units)`. Default `False`.
+        return_state: Whether to return the last states after the output. Default `False`.
+        go_backwards: Whether to read the sequence from its last step to its first (the
+            outputs come in that order). Default `False`.
+        stateful: Whether each sample's last states in a batch are its initial states in the
+            next batch. Default `False`.
+        unroll: Whether to unroll the time loop into straight-line code: faster for short
+            sequences, at the cost of memory. Default `False`.
+        zero_output_for_mask: Whether a masked step outputs zeros rather than the previous
+            step's output (with `return_sequences`). Default `False`.
+        activity_regularizer, name, dtype, trainable, input_shape: As every Keras layer
+            takes them.
+
+    Call arguments:
+        inputs: A 3D tensor, `(batch, timesteps, features)`.
+        mask: Optional boolean tensor `(batch, timesteps)`: `False` marks a step to skip
+            (the states carry over it). Default `None`.
+        training: Whether the layer is training (dropout applies only then). Default `None`.
+        initial_state: Optional list of the initial states, `[h, c]`, each `(batch, units)`;
+            `None` starts from zeros. Default `None`.
 
     Example:
 

@@ -10,10 +10,9 @@ the loop. No fused kernel computes peepholes: the layer runs its own loop.
 """
 
 import keras
-from keras import ops
 
 from kerasrnn.lstm import LSTMCell
-from kerasrnn.recurrent import RecurrentLayer, masked_matmul
+from kerasrnn.recurrent import RecurrentLayer
 
 __all__ = ["PeepholeLSTMCell", "PeepholeLSTM"]
 
@@ -32,7 +31,7 @@ class PeepholeLSTMCell(LSTMCell):
         h_t = o · tanh(c_t)
 
     with `[z_i, z_f, z_g, z_o] = x_t · kernel + h_{t-1} · recurrent_kernel + b`,
-    as in `LSTMCell`.
+    as in `LSTMCell`, whose step this is but for its two gate hooks.
 
     Weights: `LSTMCell`'s (`kernel`, `recurrent_kernel`, `bias`, gate order
     i, f, g, o), then `input_gate_peephole_weights`,
@@ -56,20 +55,12 @@ class PeepholeLSTMCell(LSTMCell):
                 initializer=self.kernel_initializer,
             ))
 
-    def recurrent_step(self, projection, states, recurrent_mask=None, return_gates=False):
-        h_tm1, c_tm1 = states
-        z = projection + masked_matmul(h_tm1, self.recurrent_kernel, recurrent_mask)
-        if self.use_bias:
-            z = ops.add(z, self.bias)
-        z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
-        i = self.recurrent_activation(z_i + self.input_gate_peephole_weights * c_tm1)
-        f = self.recurrent_activation(z_f + self.forget_gate_peephole_weights * c_tm1)
-        c = f * c_tm1 + i * self.activation(z_g)
-        o = self.recurrent_activation(z_o + self.output_gate_peephole_weights * c)
-        h = o * self.activation(c)
-        if return_gates:
-            return h, [h, c], {"i": i, "f": f, "o": o}
-        return h, [h, c]
+    def input_and_forget_gates(self, z_i, z_f, c_tm1):
+        return (self.recurrent_activation(z_i + self.input_gate_peephole_weights * c_tm1),
+                self.recurrent_activation(z_f + self.forget_gate_peephole_weights * c_tm1))
+
+    def output_gate(self, z_o, c):
+        return self.recurrent_activation(z_o + self.output_gate_peephole_weights * c)
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
@@ -78,9 +69,32 @@ class PeepholeLSTM(RecurrentLayer):
 
     Args:
         units: Positive integer, size of `h` and `c`.
-        **kwargs: The arguments of `PeepholeLSTMCell` and of
-            `keras.layers.RNN` (`return_sequences`, `return_state`,
-            `go_backwards`, `stateful`, `unroll`, ...).
+        activation, recurrent_activation, use_bias, unit_forget_bias, kernel_initializer,
+            recurrent_initializer, bias_initializer, kernel_regularizer,
+            recurrent_regularizer, bias_regularizer, kernel_constraint,
+            recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed: The
+            cell's, as `PeepholeLSTMCell` documents them.
+        return_sequences: Whether to return the output of every step, `(batch, timesteps,
+            units)`, rather than the last, `(batch, units)`. Default `False`.
+        return_state: Whether to return the last states after the output. Default `False`.
+        go_backwards: Whether to read the sequence from its last step to its first (the
+            outputs come in that order). Default `False`.
+        stateful: Whether each sample's last states in a batch are its initial states in the
+            next batch. Default `False`.
+        unroll: Whether to unroll the time loop into straight-line code: faster for short
+            sequences, at the cost of memory. Default `False`.
+        zero_output_for_mask: Whether a masked step outputs zeros rather than the previous
+            step's output (with `return_sequences`). Default `False`.
+        activity_regularizer, name, dtype, trainable, input_shape: As every Keras layer
+            takes them.
+
+    Call arguments:
+        inputs: A 3D tensor, `(batch, timesteps, features)`.
+        mask: Optional boolean tensor `(batch, timesteps)`: `False` marks a step to skip
+            (the states carry over it). Default `None`.
+        training: Whether the layer is training (dropout applies only then). Default `None`.
+        initial_state: Optional list of the initial states, `[h, c]`, each `(batch, units)`;
+            `None` starts from zeros. Default `None`.
 
     Example:
 
