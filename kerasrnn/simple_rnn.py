@@ -107,10 +107,31 @@ class SimpleRNN(RecurrentLayer):
 
     Args:
         units: Positive integer, size of the hidden state.
-        **kwargs: The arguments of `SimpleRNNCell` (activation, initializers,
-            regularizers, constraints, dropout, ...) and of
-            `keras.layers.RNN` (`return_sequences`, `return_state`,
-            `go_backwards`, `stateful`, `unroll`, ...).
+        activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
+            kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint,
+            recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed: The
+            cell's, as `SimpleRNNCell` documents them.
+        return_sequences: Whether to return the output of every step, `(batch, timesteps,
+            units)`, rather than the last, `(batch, units)`. Default `False`.
+        return_state: Whether to return the last states after the output. Default `False`.
+        go_backwards: Whether to read the sequence from its last step to its first (the
+            outputs come in that order). Default `False`.
+        stateful: Whether each sample's last states in a batch are its initial states in the
+            next batch. Default `False`.
+        unroll: Whether to unroll the time loop into straight-line code: faster for short
+            sequences, at the cost of memory. Default `False`.
+        zero_output_for_mask: Whether a masked step outputs zeros rather than the previous
+            step's output (with `return_sequences`). Default `False`.
+        activity_regularizer, name, dtype, trainable, input_shape: As every Keras layer
+            takes them.
+
+    Call arguments:
+        inputs: A 3D tensor, `(batch, timesteps, features)`.
+        mask: Optional boolean tensor `(batch, timesteps)`: `False` marks a step to skip
+            (the states carry over it). Default `None`.
+        training: Whether the layer is training (dropout applies only then). Default `None`.
+        initial_state: Optional list of the initial states, `[h]`, each `(batch, units)`;
+            `None` starts from zeros. Default `None`.
 
     Example:
 

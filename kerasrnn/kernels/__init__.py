@@ -14,6 +14,9 @@ its next path.
 
 A new family with a fused kernel adds its function to both modules under the
 name its layer gives in `fused_kernel`.
+
+- kernels/scans.py: the scans that solve a recurrence linear in the state
+  (kerasrnn/minimal.py's families), on `keras.ops`.
 """
 
 import keras
