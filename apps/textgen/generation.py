@@ -49,66 +49,6 @@ class Generator:
     def zero_state(self, batch):
         return [tf.zeros([batch, size], tf.float32) for size in self.state_sizes]
 
-    def _step(self, first, states, gates=None):
-        """One character per row -> logits [batch, vocab], states.
-
-        `first` is `_first(ids)` for these characters, or rows of
-        `_first_table()`: the first cell's `project` of its input times its
-        kernel in a plain stack; the embedded characters where the first
-        layer is a residual block, whose stream carries them past the cell.
-        The loops carry the states as a list, not as one stacked tensor, to
-        spare every character a stack and an unstack. A `gates` list, when
-        given, gets every cell's gate activations of this step (`trace`),
-        read off the cell's own step.
-        """
-        new_states, k, x = [], 0, None
-        for i, (cell, block) in enumerate(zip(self.cells, self.parts.blocks, strict=True)):
-            if block is not None:  # x + cell(norm(x)), then x + MLP(norm(x))
-                x = first if i == 0 else x
-                projection = cell.project(tf.matmul(block.norm(x), cell.kernel))
-            elif i == 0:
-                projection = first
-            else:  # a layer above the first reads the one below
-                projection = cell.project(tf.matmul(x, cell.kernel))
-            n = len(cell.state_size) if isinstance(cell.state_size, list) else 1
-            if gates is None:
-                output, cell_states = cell.recurrent_step(projection, states[k : k + n])
-            else:
-                output, cell_states, cell_gates = cell.recurrent_step(
-                    projection, states[k : k + n], return_gates=True)
-                gates.extend(cell_gates[name] for name in cell.gate_names)
-            if block is not None:
-                x = x + output
-                x = x + block.mlp(x)
-            else:
-                x = output
-            if not isinstance(cell_states, (list, tuple)):
-                cell_states = [cell_states]
-            new_states.extend(cell_states)
-            k += n
-        return self.parts.head(x), new_states
-
-    def _first(self, ids):
-        """What `_step` takes for these characters (see there), as the model computes it."""
-        if self.parts.blocks[0] is not None:
-            return self.embedding(ids)
-        cell = self.cells[0]
-        return cell.project(tf.matmul(self.embedding(ids), cell.kernel))
-
-    def _first_table(self):
-        """`_first` of every character at once, one row per id.
-
-        Generating, the first input is always one of these rows, so a
-        gather per character replaces the embedding lookup and, in a plain
-        stack, a matmul (docs/speed.md, "Generating text", has what it
-        saves). Computed once per call from the weights, so the SavedModel
-        stores nothing twice.
-        """
-        if self.parts.blocks[0] is not None:
-            return self.embedding.embeddings
-        cell = self.cells[0]
-        return cell.project(tf.matmul(self.embedding.embeddings, cell.kernel))
-
     def step(self, ids, state):
         """`ids` [batch, t] and `state` [batch, S, units] -> logits [batch, t, vocab], state."""
         steps = tf.shape(ids)[1]
@@ -118,7 +58,7 @@ class Generator:
         # and the table multiplies every character's embedding where that
         # call needs one.
         def body(t, states, logits):
-            out, states = self._step(self._first(ids[:, t]), states)
+            out, states = self.parts.step(self.parts.first(ids[:, t]), states)
             return t + 1, states, logits.write(t, out)
 
         _, states, logits = tf.while_loop(
@@ -149,7 +89,7 @@ class Generator:
 
         def body(t, states, logits, all_states, all_gates):
             gates = []
-            out, states = self._step(self._first(ids[:, t]), states, gates)
+            out, states = self.parts.step(self.parts.first(ids[:, t]), states, gates)
             gates = (tf.stack(gates, axis=1) if gates
                      else tf.zeros([batch, 0, self.units], tf.float32))
             return (t + 1, states, logits.write(t, out),
@@ -186,12 +126,12 @@ class Generator:
         batch = tf.shape(prompt)[0]
         lengths = tf.cast(ids.row_lengths(), tf.int32)
         padded = ids.to_tensor(default_value=0)
-        table = self._first_table()
+        table = self.parts.first_table()
 
         # Read each prompt; rows whose prompt has ended keep their states and
         # the logits of their last real character.
         def read(t, states, last_logits):
-            logits, new_states = self._step(tf.gather(table, padded[:, t]), states)
+            logits, new_states = self.parts.step(tf.gather(table, padded[:, t]), states)
             live = t < lengths
             states = [
                 tf.where(live[:, None], new, old)
@@ -217,7 +157,7 @@ class Generator:
         def continue_with(choose):
             def body(t, states, logits, out):
                 next_ids = choose(t, logits)
-                logits, states = self._step(tf.gather(table, next_ids), states)
+                logits, states = self.parts.step(tf.gather(table, next_ids), states)
                 return t + 1, states, logits, out.write(t, next_ids)
 
             _, _, _, out = tf.while_loop(
@@ -257,7 +197,8 @@ class StepModel(keras.Model):
 
     def call(self, ids, state):
         generator = self.generator
-        logits, states = generator._step(generator._first(ids), tf.unstack(state, axis=1))
+        logits, states = generator.parts.step(generator.parts.first(ids),
+                                               tf.unstack(state, axis=1))
         codes = np.array([ord(ch) for ch in generator.vocab], np.int32)  # a constant of the file
         return {"logits": logits, "new_state": tf.stack(states, axis=1),
                 "characters": tf.constant(codes)}

@@ -15,6 +15,10 @@ pre-norm residual block, as in a Transformer with the attention replaced:
 
 with the embedding as wide as the units, and a last LayerNorm before the
 output layer.
+
+`model_parts(model).step` is the same network one character at a time, the
+states passed in and out: what generation, the exported step and `inspect`
+run.
 """
 
 import dataclasses
@@ -97,8 +101,9 @@ class Block:
 
 @dataclasses.dataclass
 class Parts:
-    """What a generator steps, in order: the embedding, each recurrent layer's
-    cell with its residual block (None for a plain stack), and the head."""
+    """The model's layers in the order a character passes them: the
+    embedding, each recurrent layer's cell with its residual block (None for
+    a plain stack), and the head; and its step through them."""
 
     embedding: keras.layers.Layer
     cells: list
@@ -109,9 +114,76 @@ class Parts:
     def head(self, x):
         return self.logits(x if self.final_norm is None else self.final_norm(x))
 
+    def step(self, first, states, gates=None):
+        """The model's step: one character per row -> logits [batch, vocab], states.
+
+        The forward pass of `build_model`'s network for one character, each
+        recurrent layer's state passed in and out (one tensor per state, in
+        layer order; an LSTM's two, h and c), every cell computing its own
+        step (`project`, `recurrent_step`). Generation, the exported step and
+        `inspect` all run the model through this.
+
+        `first` is `first(ids)` for these characters, or rows of
+        `first_table()`: the first cell's `project` of its input times its
+        kernel in a plain stack; the embedded characters where the first
+        layer is a residual block, whose stream carries them past the cell.
+        `states` is a list, not one stacked tensor, which spares every
+        character a stack and an unstack in a loop. A `gates` list, when
+        given, gets every cell's gate activations of this step, read off the
+        cell's own step.
+        """
+        new_states, k, x = [], 0, None
+        for i, (cell, block) in enumerate(zip(self.cells, self.blocks, strict=True)):
+            if block is not None:  # x + cell(norm(x)), then x + MLP(norm(x))
+                x = first if i == 0 else x
+                projection = cell.project(keras.ops.matmul(block.norm(x), cell.kernel))
+            elif i == 0:
+                projection = first
+            else:  # a layer above the first reads the one below
+                projection = cell.project(keras.ops.matmul(x, cell.kernel))
+            n = len(cell.state_size) if isinstance(cell.state_size, list) else 1
+            if gates is None:
+                output, cell_states = cell.recurrent_step(projection, states[k : k + n])
+            else:
+                output, cell_states, cell_gates = cell.recurrent_step(
+                    projection, states[k : k + n], return_gates=True)
+                gates.extend(cell_gates[name] for name in cell.gate_names)
+            if block is not None:
+                x = x + output
+                x = x + block.mlp(x)
+            else:
+                x = output
+            if not isinstance(cell_states, (list, tuple)):
+                cell_states = [cell_states]
+            new_states.extend(cell_states)
+            k += n
+        return self.head(x), new_states
+
+    def first(self, ids):
+        """What `step` takes for these characters (see there)."""
+        if self.blocks[0] is not None:
+            return self.embedding(ids)
+        cell = self.cells[0]
+        return cell.project(keras.ops.matmul(self.embedding(ids), cell.kernel))
+
+    def first_table(self):
+        """`first` of every character at once, one row per id.
+
+        Generating, the first input is always one of these rows, so a
+        gather per character replaces the embedding lookup and, in a plain
+        stack, a matmul (docs/speed.md, "Generating text", has what it
+        saves). Computed from the weights on each call, so a SavedModel
+        stores nothing twice.
+        """
+        if self.blocks[0] is not None:
+            return self.embedding.embeddings
+        cell = self.cells[0]
+        return cell.project(keras.ops.matmul(self.embedding.embeddings, cell.kernel))
+
 
 def model_parts(model):
-    """The model's `Parts`."""
+    """The `Parts` of a model `build_model` built (or a loaded copy), found by
+    the names `build_model` gives its layers."""
     names = {layer.name for layer in model.layers}
     rnns = [layer for layer in model.layers if isinstance(layer, keras.layers.RNN)]
     blocks = []
