@@ -172,8 +172,8 @@ def export(model, path, format, input_signature=None):
 
     path = Path(path)
     try:
-        import onnx  # noqa: F401  (the checker, and Keras's ONNX exporter's needs)
-        if format == "onnx":
+        if format == "onnx":  # Keras's ONNX exporter needs both
+            import onnx  # noqa: F401
             import tf2onnx  # noqa: F401
         else:
             import ai_edge_litert  # noqa: F401
