@@ -3,6 +3,8 @@
     python benchmarks/versus_nanogpt.py --nanogpt ~/nanoGPT --text input.txt --minutes 5 20
     python benchmarks/versus_nanogpt.py --nanogpt ~/nanoGPT --text input.txt --minutes 5 \\
         --runs 1 --kerasrnn-args "--cell lstm --units 256"
+    python benchmarks/versus_nanogpt.py --nanogpt ~/nanoGPT --text input.txt --minutes 5 \\
+        --runs 1 --nanogpt-configs "" "n_layer=6 n_head=6 n_embd=192" "batch_size=32"
 
 `--nanogpt` is a checkout of karpathy/nanoGPT; its files are copied to a
 scratch folder and run there, unchanged. `--text` is tiny Shakespeare's
@@ -17,7 +19,10 @@ less, 2 above), one after the other, nothing else timed alongside:
   heads, 128 wide, context 64, batch 12, no dropout), its `max_iters` (and
   `lr_decay_iters`) fitted to N minutes: for the first run from a
   220-iteration timing run, for the next from the speed the previous run
-  kept up; the table shows the minutes each actually trained;
+  kept up; the table shows the minutes each actually trained. With
+  `--nanogpt-configs`, each configuration given (nanoGPT's own options as
+  `name=value`, added to the recipe; "" is the recipe itself) trains in
+  every run, and the medians compare kerasrnn with the best of them;
 - kerasrnn: `kerasrnn textgen train --text input.txt --minutes N`, plus
   `--kerasrnn-args` (none by default: what a user gets).
 
@@ -63,7 +68,6 @@ NANOGPT_RECIPE = [  # nanoGPT's README, "I only have a macbook"
     "--log_interval=1", f"--block_size={CONTEXT}", "--batch_size=12", "--n_layer=4",
     "--n_head=4", "--n_embd=128", "--dropout=0.0",
 ]
-NANOGPT_CHARS_PER_ITER = 12 * CONTEXT
 STARTS_SEED = 0  # the draw of the random windows, the same for both models
 ITER_LINE = re.compile(r"^iter (\d+): loss [\d.]+, time ([\d.]+)ms", re.M)
 STEP_LINE = re.compile(r"^step (\d+): train loss [\d.]+, val loss ([\d.]+)", re.M)
@@ -119,20 +123,32 @@ def prepare_nanogpt(checkout, text, scratch):
     return copy
 
 
-def nanogpt_ms_per_iter(nanogpt, scratch):
-    """Milliseconds per training iteration of the CPU recipe on this machine, now:
-    the mean over 200 iterations after 20 of warm-up (a few seconds of timing
-    overestimates the speed a machine keeps up for minutes)."""
-    log = run([sys.executable, "train.py", *NANOGPT_RECIPE, "--max_iters=220",
+def chars_per_iter(config):
+    """Characters one training iteration of the recipe plus `config` reads:
+    batch size × context (nanoGPT's configurator lets the last value given win)."""
+    values = {"batch_size": 12, "block_size": CONTEXT}
+    for option in [*NANOGPT_RECIPE, *config]:
+        name, _, value = option.removeprefix("--").partition("=")
+        if name in values:
+            values[name] = int(value)
+    return values["batch_size"] * values["block_size"]
+
+
+def nanogpt_ms_per_iter(nanogpt, config, scratch):
+    """Milliseconds per training iteration of the CPU recipe (plus `config`)
+    on this machine, now: the mean over 200 iterations after 20 of warm-up (a
+    few seconds of timing overestimates the speed a machine keeps up for minutes)."""
+    log = run([sys.executable, "train.py", *NANOGPT_RECIPE, *config, "--max_iters=220",
                "--eval_interval=1000000", f"--out_dir={scratch / 'timing'}"], cwd=nanogpt)
     times = [float(ms) for _, ms in ITER_LINE.findall(log)]
     return statistics.mean(times[20:])
 
 
-def train_nanogpt(nanogpt, iters, out_dir):
-    """The CPU recipe for `iters` iterations; its checkpoint is the model after the last."""
+def train_nanogpt(nanogpt, config, iters, out_dir):
+    """The CPU recipe (plus `config`) for `iters` iterations; its checkpoint is
+    the model after the last."""
     started = time.monotonic()
-    log = run([sys.executable, "train.py", *NANOGPT_RECIPE, f"--max_iters={iters}",
+    log = run([sys.executable, "train.py", *NANOGPT_RECIPE, *config, f"--max_iters={iters}",
                f"--lr_decay_iters={iters}", f"--eval_interval={iters}",
                "--always_save_checkpoint=True", f"--out_dir={out_dir}"], cwd=nanogpt)
     own = [float(v) for step, v in STEP_LINE.findall(log) if int(step) == iters]
@@ -140,7 +156,7 @@ def train_nanogpt(nanogpt, iters, out_dir):
     training_ms = sum(float(ms) for _, ms in ITER_LINE.findall(log))
     return {"own_val": own[-1] if own else None, "iters": iters,
             "ms_per_iter": statistics.mean(times) if times else None,
-            "chars": iters * NANOGPT_CHARS_PER_ITER, "train_minutes": training_ms / 60000,
+            "chars": iters * chars_per_iter(config), "train_minutes": training_ms / 60000,
             "wall_minutes": (time.monotonic() - started) / 60}
 
 
@@ -191,24 +207,29 @@ def main():
                         help="runs per --minutes value (default: 3 up to 5 minutes, else 2)")
     parser.add_argument("--kerasrnn-args", default="",
                         help="options added to `kerasrnn textgen train` (the recipe)")
+    parser.add_argument("--nanogpt-configs", nargs="+", default=[""], metavar="OPTIONS",
+                        help="nanoGPT configurations, each its own options as name=value"
+                        ' added to the CPU recipe ("": the recipe itself); each trains in'
+                        " every run")
     parser.add_argument("--windows", type=int, default=12000,
                         help="random held-out windows both models are measured on")
     parser.add_argument("--keep", type=Path, help="keep the scratch files in this folder")
     args = parser.parse_args()
-    runs, extra = checked(parser, args)
+    runs, extra, configs = checked(parser, args)
 
     scratch = Path(args.keep or tempfile.mkdtemp(prefix="versus-nanogpt-"))
     scratch.mkdir(parents=True, exist_ok=True)
     try:
-        compare(args, runs, extra, scratch)
+        compare(args, runs, extra, configs, scratch)
     finally:
         if args.keep is None:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
 def checked(parser, args):
-    """`(runs, extra kerasrnn options)` from the arguments, every one checked
-    before any work: a bad one is a one-line usage error (exit 2)."""
+    """`(runs, extra kerasrnn options, nanoGPT configurations)` from the
+    arguments, every one checked before any work: a bad one is a one-line
+    usage error (exit 2)."""
     import math
 
     for name in ("train.py", "model.py", "data/shakespeare_char/prepare.py"):
@@ -227,6 +248,23 @@ def checked(parser, args):
         extra = shlex.split(args.kerasrnn_args)
     except ValueError as error:  # an unbalanced quote
         parser.error(f"--kerasrnn-args: {error}")
+    configs = []
+    for given in args.nanogpt_configs:
+        try:
+            config = shlex.split(given)
+        except ValueError as error:
+            parser.error(f"--nanogpt-configs {given!r}: {error}")
+        # nanoGPT's configurator takes `--name=value` overrides of its globals;
+        # given without the dashes (argparse reads a lone "--x=1" as an option).
+        config = [f"--{option.removeprefix('--')}" for option in config]
+        for option in config:
+            if not re.fullmatch(r"--\w+=\S+", option):
+                parser.error(f"--nanogpt-configs {given!r}: {option!r} is not name=value")
+            try:
+                chars_per_iter([option])
+            except ValueError:
+                parser.error(f"--nanogpt-configs {given!r}: {option!r} needs an integer")
+        configs.append(config)
     # The options as `kerasrnn textgen train` parses them, without running it.
     import click
 
@@ -236,10 +274,10 @@ def checked(parser, args):
         train.make_context("train", [*extra, "--text", str(args.text)])
     except click.ClickException as error:
         parser.error(f"--kerasrnn-args: {error.format_message()}")
-    return runs, extra
+    return runs, extra, configs
 
 
-def compare(args, runs, extra, scratch):
+def compare(args, runs, extra, configs, scratch):
     """Trains and measures both models, the runs of each budget side by side,
     in `scratch`; prints the tables."""
     text = args.text.resolve()
@@ -260,27 +298,31 @@ def compare(args, runs, extra, scratch):
     print("|" + "---|" * len(header), flush=True)
     medians = []
     for minutes, count in zip(args.minutes, runs, strict=True):
-        losses = {"nanogpt": {"random": [], "windows": []},
-                  "kerasrnn": {"random": [], "windows": []}}
-        ms = None
+        labels = [shlex.join(config) or "recipe" for config in configs]
+        losses = {who: {"random": [], "windows": []} for who in [*labels, "kerasrnn"]}
+        ms = [None] * len(configs)
         for r in range(count):
             folder = scratch / f"{minutes:g}min-{r + 1}"
-            # The first run's speed from a timing run; the next runs', from
-            # the speed the run before them kept up (evaluations excluded).
-            ms = ms or nanogpt_ms_per_iter(nanogpt, folder)
-            iters = max(1, round(minutes * 60000 / ms))
-            before = load()
-            trained = train_nanogpt(nanogpt, iters, folder / "nanogpt")
-            after = load()
-            measured = measure_nanogpt(nanogpt, folder / "nanogpt", scratch / "starts.npy")
-            mark = " *" if after > os.cpu_count() + 0.5 else ""
-            print(f"| {minutes:g} | {r + 1} | nanoGPT ({iters} iters at {ms:.0f} ms) |"
-                  f" {trained['train_minutes']:.1f} | {trained['chars']:,} |"
-                  f" {fmt(measured['random'])} | {fmt(measured['windows'])} |"
-                  f" {fmt(trained['own_val'])} | {before:.2f}-{after:.2f}{mark} |", flush=True)
-            for k in ("random", "windows"):
-                losses["nanogpt"][k].append(measured[k])
-            ms = trained["ms_per_iter"] or ms
+            for c, (config, label) in enumerate(zip(configs, labels, strict=True)):
+                # The first run's speed from a timing run; the next runs', from
+                # the speed the run before them kept up (evaluations excluded).
+                ms[c] = ms[c] or nanogpt_ms_per_iter(nanogpt, config, folder / f"timing{c}")
+                iters = max(1, round(minutes * 60000 / ms[c]))
+                before = load()
+                trained = train_nanogpt(nanogpt, config, iters, folder / f"nanogpt{c}")
+                after = load()
+                measured = measure_nanogpt(nanogpt, folder / f"nanogpt{c}",
+                                           scratch / "starts.npy")
+                mark = " *" if after > os.cpu_count() + 0.5 else ""
+                shown = "" if label == "recipe" else f"{label}, "
+                print(f"| {minutes:g} | {r + 1} | nanoGPT ({shown}{iters} iters at"
+                      f" {ms[c]:.0f} ms) | {trained['train_minutes']:.1f} |"
+                      f" {trained['chars']:,} | {fmt(measured['random'])} |"
+                      f" {fmt(measured['windows'])} | {fmt(trained['own_val'])} |"
+                      f" {before:.2f}-{after:.2f}{mark} |", flush=True)
+                for k in ("random", "windows"):
+                    losses[label][k].append(measured[k])
+                ms[c] = trained["ms_per_iter"] or ms[c]
 
             before = load()
             trained = train_kerasrnn(text, minutes, extra, folder / "kerasrnn")
@@ -297,16 +339,19 @@ def compare(args, runs, extra, scratch):
         medians.append((minutes, count, losses))
 
     print("\nMedian of the runs, nats/char (lead: nanoGPT's minus kerasrnn's; positive when"
-          " kerasrnn is ahead)\n")
+          " kerasrnn is ahead; with several nanoGPT configurations, the best median of each"
+          " measure)\n")
     print("| minutes | runs | nanoGPT random | kerasrnn random | lead | nanoGPT windows |"
           " kerasrnn windows | lead |")
     print("|---|---|---|---|---|---|---|---|")
     for minutes, count, losses in medians:
         row = [f"{minutes:g}", str(count)]
         for k in ("random", "windows"):
-            theirs = statistics.median(losses["nanogpt"][k])
+            best = min((statistics.median(losses[label][k]), label)
+                       for label in losses if label != "kerasrnn")
             ours = statistics.median(losses["kerasrnn"][k])
-            row += [fmt(theirs), fmt(ours), f"{theirs - ours:+.4f}"]
+            shown = "" if len(losses) == 2 else f" ({best[1]})"
+            row += [fmt(best[0]) + shown, fmt(ours), f"{best[0] - ours:+.4f}"]
         print("| " + " | ".join(row) + " |")
     print(f"\nload average at end {load():.2f}" + (f"; scratch files: {scratch}"
                                                    if args.keep else ""))

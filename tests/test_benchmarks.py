@@ -35,6 +35,9 @@ def fake_nanogpt(tmp_path):
     (["--windows", "0"], "--runs and --windows must be at least 1"),
     (["--kerasrnn-args", '--units "7'], "--kerasrnn-args: No closing quotation"),
     (["--kerasrnn-args", "--bogus 3"], "--kerasrnn-args: No such option '--bogus'"),
+    (["--nanogpt-configs", "", "n_layer 6"], "'--n_layer' is not name=value"),
+    (["--nanogpt-configs", "batch_size=big"], "'--batch_size=big' needs an integer"),
+    (["--nanogpt-configs", "lr='2"], "--nanogpt-configs \"lr='2\": No closing quotation"),
 ])
 def test_versus_nanogpt_checks_its_arguments_first(fake_nanogpt, args, message):
     nanogpt, text = fake_nanogpt
