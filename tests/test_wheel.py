@@ -1,18 +1,22 @@
 """The package as users install it: a wheel, run from an empty folder.
 
 The wheel is built from a clean copy of the checkout, with no environment
-variables, and installed with `pip install --no-deps --target` beside the
-test environment's own dependencies. Its commands run in a process whose
-working folder is empty and from which the checkout's editable install is
-removed, so that every module, model, sample digit and data file comes from
-the wheel.
+variables, and installed by pip into an empty virtual environment (no
+packages, no pip), console script included. Its dependencies (TensorFlow,
+Keras, ...) come from the test environment through a .pth file, since the
+tests run offline; a folder a .pth file names does not run the .pth files
+inside it, so the checkout's editable install stays out, and every module,
+model, sample digit and data file comes from the wheel. The commands run in
+an empty working folder.
 """
 
 import gzip
 import json
 import os
+import site as site_module
 import subprocess
 import sys
+import venv
 import zipfile
 from pathlib import Path
 
@@ -25,13 +29,11 @@ REAL_DATA = all((SHARED_DATA / name).is_file() for name in (
     "tinyshakespeare/input.txt", "mnist/t10k-images-idx3-ubyte.gz",
     "mnist/t10k-labels-idx1-ubyte.gz"))
 
-# Runs several `kerasrnn` commands from the wheel in one process (TensorFlow
-# starts once), after taking the editable install's import hook (setuptools'
-# __editable__ finder) off sys.meta_path; prints each one's exit code and
-# output as JSON.
+# Runs several `kerasrnn` commands from the wheel in one process of the
+# virtual environment (TensorFlow starts once); prints each one's exit code
+# and output as JSON.
 RUNNER = """
 import json, sys
-sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
 import kerasrnn
 assert kerasrnn.__file__.startswith(sys.argv[1]), kerasrnn.__file__
 from click.testing import CliRunner
@@ -77,13 +79,20 @@ def wheel(tmp_path_factory):
         check=True, capture_output=True, text=True,
     )
     (built,) = (out / "dist").glob("kerasrnn-*.whl")
-    target = out / "site"
+    environment = out / "venv"
+    venv.create(environment, with_pip=False)
+    python = environment / "bin" / "python"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
          str(built)],
         check=True, capture_output=True, text=True,
     )
-    return built, target
+    site = Path(subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True).stdout.strip())
+    (site / "test_environment.pth").write_text(
+        "".join(f"{folder}\n" for folder in site_module.getsitepackages()))
+    return built, site, python
 
 
 def _write_idx(folder, images, labels):
@@ -115,21 +124,21 @@ def installed(wheel, tmp_path_factory):
         "evaluate installed digits": ["mnist", "evaluate"],
         "evaluate installed text": ["textgen", "evaluate"],
     }
-    _, target = wheel
+    _, site, python = wheel
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     run = subprocess.run(
-        [sys.executable, "-c", RUNNER, str(target), json.dumps(commands)],
-        cwd=work, env={**os.environ, "PYTHONPATH": str(target)},
-        capture_output=True, text=True, timeout=600,
+        [str(python), "-c", RUNNER, str(site), json.dumps(commands)],
+        cwd=work, env=environment, capture_output=True, text=True, timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads(run.stdout.strip().splitlines()[-1])
     for name, result in results.items():
         assert result["code"] == 0, (name, result)
-    return dict(results=results, target=target, work=work)
+    return dict(results=results, site=site, work=work)
 
 
 def test_the_wheel_holds_every_module_the_newest_models_and_the_sample_digits(wheel):
-    built, _ = wheel
+    built, _, _ = wheel
     names = set(zipfile.ZipFile(built).namelist())
     for source in [*(ROOT / "kerasrnn").rglob("*.py"), *(ROOT / "apps").rglob("*.py")]:
         relative = source.relative_to(ROOT)
@@ -158,6 +167,15 @@ def test_the_wheel_holds_every_module_the_newest_models_and_the_sample_digits(wh
         assert "CC BY-SA 3.0" in archive.read(licences["NOTICE"]).decode()
 
 
+def test_the_console_script_runs_from_an_empty_folder(wheel, tmp_path):
+    _, _, python = wheel
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run([str(python.with_name("kerasrnn")), "--help"], cwd=tmp_path,
+                         env=environment, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert all(command in run.stdout for command in ("mnist", "textgen", "serving"))
+
+
 def test_sample_prints_the_same_text_as_from_the_repository(installed, monkeypatch):
     from click.testing import CliRunner
 
@@ -175,7 +193,7 @@ def test_sample_prints_the_same_text_as_from_the_repository(installed, monkeypat
     # Each says which model it took: the packaged one, and the repository's own.
     newest = _newest_versions()["textgen"]
     assert sample["stderr"].splitlines() == [
-        f"model: {installed['target'] / 'kerasrnn/pretrained/textgen'}/{newest}"
+        f"model: {installed['site'] / 'kerasrnn/pretrained/textgen'}/{newest}"
         " (pretrained, installed with kerasrnn)"
     ]
     assert from_repo.stderr == f"model: saved_models/textgen/{newest} (the newest export here)\n"
@@ -238,7 +256,7 @@ def test_the_commands_read_the_data_the_wheel_carries(wheel, installed):
     assert text["stderr"].splitlines()[0] == (
         "text: the held-out 10% of tiny Shakespeare, installed with kerasrnn")
     # The wheel holds the repository's data files unchanged.
-    built, _ = wheel
+    built, _, _ = wheel
     data = ROOT / "apps" / "data"
     with zipfile.ZipFile(built) as archive:
         for path in [data / "tiny_shakespeare_held_out.txt", *sorted(data.glob("mnist/*.gz"))]:
