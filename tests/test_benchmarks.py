@@ -89,3 +89,43 @@ def test_cells_checks_its_arguments_first():
         assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
         assert run.stderr.splitlines()[-1] == f"cells.py: error: {message}" or \
             run.stderr.splitlines()[-1].startswith(f"cells.py: error: {message}")
+
+
+def test_plot_versus_nanogpt_reads_only_the_benchmark_s_tables(tmp_path):
+    missing = _run("plot_versus_nanogpt.py", str(tmp_path / "none.log"), "--out",
+                   str(tmp_path / "c.png"))
+    assert missing.returncode == 2 and missing.stderr.endswith("none.log: no such file\n")
+    other = tmp_path / "other.log"
+    other.write_text("no table here\n")
+    run = _run("plot_versus_nanogpt.py", str(other), "--out", str(tmp_path / "c.png"))
+    assert run.returncode == 2 and "no run of versus_nanogpt.py" in run.stderr
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_plot_versus_nanogpt_plots_the_medians_of_every_log(tmp_path):
+    """Rows as versus_nanogpt.py prints them: the recipe's, another
+    configuration's, kerasrnn's; the medians over the logs."""
+    (tmp_path / "a.log").write_text(
+        "| 1 | 1 | nanoGPT (2314 iters at 26 ms) | 1.1 | 1,777,152 | 1.8582 | 1.8593 | 1.8 |"
+        " 0.86-1.73 |\n"
+        "| 1 | 1 | kerasrnn (3 epochs) | 1.0 | 2,921,600 | 1.6915 | 1.6929 | - | 1.71-1.53 |\n"
+        "| 1 | 2 | nanoGPT (2133 iters at 28 ms) | 1.1 | 1,638,144 | 1.8763 | 1.8786 | 1.8 |"
+        " 1.45-1.98 |\n"
+        "| 1 | 2 | kerasrnn (3 epochs) | 1.0 | 2,873,600 | 1.6939 | 1.6955 | - | 2.12-2.32 |\n"
+        "| 1 | 3 | nanoGPT (1938 iters at 31 ms) | 0.9 | 1,488,384 | 1.9026 | 1.9046 | 1.8 |"
+        " 2.17-2.18 |\n"
+        "| 1 | 3 | kerasrnn (3 epochs) | 1.0 | 2,937,600 | 1.6914 | 1.6933 | - | 2.21-1.67 |\n")
+    (tmp_path / "b.log").write_text(
+        "| 5 | 1 | nanoGPT (8922 iters at 34 ms) | 4.9 | 6,852,096 | 1.5889 | 1.5884 | 1.5 |"
+        " 1.75-2.00 |\n"
+        "| 5 | 1 | nanoGPT (--batch_size=32, 4129 iters at 73 ms) | 4.9 | 8,456,192 | 1.5841 |"
+        " 1.5832 | 1.5 | 2.11-2.00 |\n"
+        "| 5 | 1 | kerasrnn (12 epochs) | 5.0 | 11,852,800 | 1.5779 | 1.5802 | - | 2.00-1.93 |\n")
+    run = _run("plot_versus_nanogpt.py", str(tmp_path / "a.log"), str(tmp_path / "b.log"),
+               "--out", str(tmp_path / "curve.png"))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        "1 min: kerasrnn 1.6915 (3 runs) nanoGPT 1.8763 (3 runs)",
+        "5 min: kerasrnn 1.5779 (1 runs) nanoGPT 1.5889 (1 runs)"
+        " best other nanoGPT (--batch_size=32) 1.5841"]
+    assert (tmp_path / "curve.png").read_bytes().startswith(b"\x89PNG")
