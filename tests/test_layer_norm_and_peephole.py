@@ -385,3 +385,21 @@ def test_the_layer_normalized_lstm_applies_one_dropout_mask_to_all_gates():
     expected, _ = ln_lstm_step(weights_by_name(cell), masked_x.astype(np.float64),
                                [masked_h.astype(np.float64), states[1]])
     np.testing.assert_allclose(keras.ops.convert_to_numpy(output), expected, atol=1e-5)
+
+
+def test_the_variants_are_their_family_s_cells_with_hooks_overridden():
+    """As TFA's cells are Keras's LSTMCell: the step is the family's, the
+    variant overrides only hooks (the equation tests above check what they
+    compute). LayerNormGRUCell takes GRUCell's step in its reset-after form only."""
+    from kerasrnn import GRUCell, LSTMCell
+    from kerasrnn.recurrent import STEP_METHODS
+
+    for variant, family in [(LayerNormLSTMCell, LSTMCell), (PeepholeLSTMCell, LSTMCell),
+                            (LayerNormGRUCell, GRUCell)]:
+        assert issubclass(variant, family)
+        assert variant.recurrent_step is family.recurrent_step
+        assert any(getattr(variant, name, None) is not getattr(family, name, None)
+                   for name in STEP_METHODS)
+    assert "reset_after" not in LayerNormGRUCell(UNITS).get_config()
+    with pytest.raises(ValueError, match="reset_after"):
+        LayerNormGRUCell(UNITS, reset_after=False)
