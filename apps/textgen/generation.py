@@ -32,7 +32,7 @@ class Generator:
         self.model = model
         self.vocab = list(vocab)
         self.parts = model_parts(model)
-        self.embedding, self.cells = self.parts.embedding, self.parts.cells
+        self.cells = self.parts.cells
         codes = np.array([ord(ch) for ch in self.vocab], dtype=np.int32)
         code_to_id = np.full(codes.max() + 1, -1, dtype=np.int32)
         code_to_id[codes] = np.arange(len(codes), dtype=np.int32)
