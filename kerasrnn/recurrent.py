@@ -472,11 +472,11 @@ def declines(path, s):
 # associative scan is recursion in Python). TensorFlow's GPU build and the
 # NumPy backend were not measured and take TensorFlow's CPU row.
 _COMMON_TAIL = (WRITTEN_OUT, LOOP, CELL)
+_SEQUENTIAL_FIRST = (FUSED, SEQUENTIAL_SCAN, BLOCKED_SCAN, CHUNKED_SCAN, ASSOCIATIVE_SCAN,
+                     *_COMMON_TAIL)
 PREFERENCES = {
-    ("tensorflow", "cpu"): (FUSED, SEQUENTIAL_SCAN, BLOCKED_SCAN, CHUNKED_SCAN,
-                            ASSOCIATIVE_SCAN, *_COMMON_TAIL),
-    ("jax", "cpu"): (FUSED, SEQUENTIAL_SCAN, BLOCKED_SCAN, CHUNKED_SCAN, ASSOCIATIVE_SCAN,
-                     *_COMMON_TAIL),
+    ("tensorflow", "cpu"): _SEQUENTIAL_FIRST,
+    ("jax", "cpu"): _SEQUENTIAL_FIRST,
     ("jax", "cpu, scan in blocks"): (FUSED, BLOCKED_SCAN, SEQUENTIAL_SCAN, CHUNKED_SCAN,
                                      ASSOCIATIVE_SCAN, *_COMMON_TAIL),
     ("jax", "gpu"): (FUSED, ASSOCIATIVE_SCAN, CHUNKED_SCAN, SEQUENTIAL_SCAN, BLOCKED_SCAN,
@@ -614,7 +614,11 @@ class RecurrentLayer(keras.layers.RNN):
     def computes_family_step(self):
         """Whether the layer's cell computes its family's own step (not a
         subclass's), the condition of every fused kernel, Keras's included."""
-        return type(self.cell).call is RecurrentCell.call and self._own_step()
+        return self._own_call() and self._own_step()
+
+    def _own_call(self):
+        """Whether the cell's `call` is `RecurrentCell.call` (a project and a step)."""
+        return type(self.cell).call is RecurrentCell.call
 
     def _own_step(self):
         """Whether the cell's step methods (STEP_METHODS) are `family_cell`'s."""
@@ -682,7 +686,7 @@ class RecurrentLayer(keras.layers.RNN):
         cell = self.cell
         return Situation(
             backend=keras.backend.backend(),
-            own_call=type(cell).call is RecurrentCell.call,
+            own_call=self._own_call(),
             own_step=self._own_step(),
             standard_form=self._standard_form(),
             has_fused_kernel=self.fused_kernel is not None,
