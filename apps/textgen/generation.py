@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasrnn.apps.common import model_lookup
-from kerasrnn.apps.textgen.model import model_parts
+from kerasrnn.apps.textgen.model import model_parts, state_sizes
 from kerasrnn.errors import UserError
 from kerasrnn.serving.export import DEFAULT_BASE_DIR, export_version
 
@@ -42,8 +42,7 @@ class Generator:
         # One [batch, units] tensor per state: LSTM cells hold two (h, c).
         self.state_sizes = []
         for cell in self.cells:
-            sizes = cell.state_size if isinstance(cell.state_size, list) else [cell.state_size]
-            self.state_sizes.extend(sizes)
+            self.state_sizes.extend(state_sizes(cell))
         self.units = max(self.state_sizes)
 
     def zero_state(self, batch):
@@ -70,7 +69,7 @@ class Generator:
         """Names of `trace`'s states and gates, "layer/name" (e.g. "0/c", "1/f")."""
         states, gates = [], []
         for i, cell in enumerate(self.cells):
-            n = len(cell.state_size) if isinstance(cell.state_size, list) else 1
+            n = len(state_sizes(cell))
             states += [f"{i}/{name}" for name in ("h", "c")[:n]]
             gates += [f"{i}/{name}" for name in cell.gate_names]
         return states, gates

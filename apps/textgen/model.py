@@ -141,7 +141,7 @@ class Parts:
                 projection = first
             else:  # a layer above the first reads the one below
                 projection = cell.project(keras.ops.matmul(x, cell.kernel))
-            n = len(cell.state_size) if isinstance(cell.state_size, list) else 1
+            n = len(state_sizes(cell))
             if gates is None:
                 output, cell_states = cell.recurrent_step(projection, states[k : k + n])
             else:
@@ -179,6 +179,11 @@ class Parts:
             return self.embedding.embeddings
         cell = self.cells[0]
         return cell.project(keras.ops.matmul(self.embedding.embeddings, cell.kernel))
+
+
+def state_sizes(cell):
+    """The sizes of a cell's state tensors, one per tensor (an LSTM's two: h, c)."""
+    return cell.state_size if isinstance(cell.state_size, list) else [cell.state_size]
 
 
 def model_parts(model):
