@@ -126,7 +126,7 @@ def prepare_nanogpt(checkout, text, scratch):
 def chars_per_iter(config):
     """Characters one training iteration of the recipe plus `config` reads:
     batch size × context (nanoGPT's configurator lets the last value given win)."""
-    values = {"batch_size": 12, "block_size": CONTEXT}
+    values = {"batch_size": None, "block_size": None}  # NANOGPT_RECIPE sets both
     for option in [*NANOGPT_RECIPE, *config]:
         name, _, value = option.removeprefix("--").partition("=")
         if name in values:
