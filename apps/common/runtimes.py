@@ -9,6 +9,7 @@ Nothing here imports TensorFlow, Keras or the library at the top; `export`,
 which writes such a file with Keras, imports them.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -89,6 +90,10 @@ class OnnxModel:
 class LiteRTModel:
     """A `.tflite` file on LiteRT's interpreter, called as `OnnxModel` is.
 
+    The interpreter gets a thread per CPU core:
+    LiteRT's default is one, which leaves the XNNPACK delegate's matrix
+    products on one core where onnxruntime uses them all.
+
     A file exported for a fixed batch (LiteRT's fused LSTM needs one) runs a
     larger batch in parts of that size. LiteRT's fused LSTM keeps its last
     state in the interpreter from one call to the next, so each call starts
@@ -105,7 +110,8 @@ class LiteRTModel:
         try:
             # The XNNPACK delegate announces itself on stderr as it starts.
             with quiet.start_up_lines_filtered():
-                self.interpreter = Interpreter(model_path=str(path))
+                self.interpreter = Interpreter(model_path=str(path),
+                                               num_threads=os.cpu_count())
                 self.interpreter.allocate_tensors()  # before the runner holds its tensors
             self.runner = self.interpreter.get_signature_runner()
         except Exception as error:
@@ -166,7 +172,6 @@ def export(model, path, format, input_signature=None):
     """Writes `model` to `path` with Keras's `model.export(format=...)`,
     atomically: into a temporary file beside it, then renamed, so that an
     interrupted export leaves the previous file or none, never half of one."""
-    import os
     import tempfile
     import warnings
 
