@@ -79,16 +79,35 @@ def test_minimal_names_a_backend_that_is_not_installed():
     assert f"--backends: {', '.join(missing)} not installed" in run.stderr
 
 
+# cells.py's main() given each list of arguments in turn, in one process:
+# the script imports Keras as it starts, which costs seconds a process.
+CELLS_MAIN = """
+import sys
+sys.path.insert(0, {benchmarks!r})
+sys.argv[0] = "cells.py"
+import cells
+for args in {cases!r}:
+    sys.argv[1:] = args
+    try:
+        cells.main()
+    except SystemExit as exit:
+        print(exit.code, flush=True)
+"""
+
+
 def test_cells_checks_its_arguments_first():
-    """cells.py imports Keras as it starts (TensorFlow's start-up lines come
-    first); its own message is one line."""
-    for args, message in ((["--cells", "nope"], "unknown cells: nope"),
-                          (["--contenders", "nope"], "unknown contenders: nope"),
-                          (["--epochs", "0"], "--epochs must be at least 1")):
-        run = _run("cells.py", *args)
-        assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
-        assert run.stderr.splitlines()[-1] == f"cells.py: error: {message}" or \
-            run.stderr.splitlines()[-1].startswith(f"cells.py: error: {message}")
+    """Each bad argument is a one-line usage error (exit 2) before any work."""
+    cases = {("--cells", "nope"): "unknown cells: nope",
+             ("--contenders", "nope"): "unknown contenders: nope",
+             ("--epochs", "0"): "--epochs must be at least 1"}
+    run = subprocess.run([sys.executable, "-c", CELLS_MAIN.format(
+        benchmarks=str(BENCHMARKS), cases=[list(args) for args in cases])],
+        capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.split() == ["2"] * len(cases), run.stderr
+    errors = [line for line in run.stderr.splitlines() if "Traceback" in line
+              or line.startswith("cells.py: ")]
+    assert [e.split(" (known:")[0] for e in errors] == [
+        f"cells.py: error: {message}" for message in cases.values()], run.stderr
 
 
 def test_plot_versus_nanogpt_reads_only_the_benchmark_s_tables(tmp_path):
