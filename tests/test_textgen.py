@@ -302,6 +302,20 @@ def test_saved_model_generates_in_tf_serving_s_loader(trained):
     assert state_width == (1, 2, 32)  # LSTM: h and c
 
 
+@pytest.mark.parametrize("cell", ["gru", "mingru"])
+def test_the_untrained_model_predicts_the_training_text_s_frequencies(cell):
+    """With `counts` (training passes the training text's), the output
+    layer's bias makes an untrained model's softmax the characters'
+    frequencies, one added to each count; without them, every character alike."""
+    from kerasrnn.apps.textgen.model import build_model
+
+    counts = np.array([900, 90, 9, 0])
+    bias = build_model(list("abcd"), cell, units=4, counts=counts).get_layer("logits").bias
+    probabilities = np.exp(bias) / np.exp(bias).sum()
+    np.testing.assert_allclose(probabilities, (counts + 1) / (counts + 1).sum(), rtol=1e-5)
+    assert not np.any(build_model(list("abcd"), cell, units=4).get_layer("logits").bias)
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "mingru", "minlstm"])
 def test_generator_runs_every_layer_of_a_stacked_model(cell):
     """Two layers (residual blocks for the minimal cells): the generator's

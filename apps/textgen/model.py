@@ -32,7 +32,7 @@ MLP_WIDTH = 4  # the MLP's hidden width, in units
 
 
 def build_model(vocab, cell="gru", units=512, layers=1, dropout=0.0, embedding=EMBEDDING,
-                seed=None):
+                seed=None, counts=None):
     """The language model, uncompiled.
 
     Built from kerasrnn's layers rather than `keras.layers.RNN(cell)`: the
@@ -50,10 +50,15 @@ def build_model(vocab, cell="gru", units=512, layers=1, dropout=0.0, embedding=E
             layer; in residual blocks, on each branch's output.
         embedding: Size of the character embedding (residual blocks: `units`).
         seed: Seed of the dropout masks.
+        counts: How often each character occurs in the training text, in id
+            order. The output layer's bias then starts at the characters'
+            log-frequencies (`output_bias`), so that the untrained model
+            predicts each character as often as the text holds it.
     """
     inputs = keras.Input((None,), dtype="int32", name="ids")
+    bias = "zeros" if counts is None else keras.initializers.Constant(output_bias(counts))
     if cell in MINIMAL_CELLS:
-        return _residual_model(inputs, vocab, cell, units, layers, dropout, seed)
+        return _residual_model(inputs, vocab, bias, cell, units, layers, dropout, seed)
     h = keras.layers.Embedding(len(vocab), embedding, name="embedding")(inputs)
     for i in range(layers):
         h = layer_class(cell)(
@@ -62,11 +67,29 @@ def build_model(vocab, cell="gru", units=512, layers=1, dropout=0.0, embedding=E
         )(h)
     if dropout:
         h = keras.layers.Dropout(dropout, seed=seed)(h)
-    logits = keras.layers.Dense(len(vocab), name="logits")(h)
+    logits = keras.layers.Dense(len(vocab), bias_initializer=bias, name="logits")(h)
     return keras.Model(inputs, logits, name=f"textgen_{keras_name(cell)}")
 
 
-def _residual_model(inputs, vocab, cell, units, layers, dropout, seed):
+def output_bias(counts):
+    """The log-frequencies of characters counted `counts` times (one more
+    each, so that a character the training text lacks is rare, not
+    impossible), less their mean.
+
+    Why: with the bias at zero, the untrained model gives every character
+    the same probability, and Adam lowers a rare character's logit by about
+    one learning rate a step. With a vocabulary of hundreds of rare
+    characters (a text with CJK, symbols, accented letters) their summed
+    probability then stays large for thousands of steps, and every
+    character pays for it; starting from the frequencies skips that phase.
+    """
+    import numpy as np
+
+    log_frequencies = np.log(np.asarray(counts, "float64") + 1.0)
+    return (log_frequencies - log_frequencies.mean()).astype("float32")
+
+
+def _residual_model(inputs, vocab, bias, cell, units, layers, dropout, seed):
     x = keras.layers.Embedding(len(vocab), units, name="embedding")(inputs)
     for i in range(layers):
         block = f"block_{i}"
@@ -82,7 +105,7 @@ def _residual_model(inputs, vocab, cell, units, layers, dropout, seed):
             h = keras.layers.Dropout(dropout, seed=seed)(h)
         x = keras.layers.Add(name=f"{block}_mlp_add")([x, h])
     x = keras.layers.LayerNormalization(name="final_norm")(x)
-    logits = keras.layers.Dense(len(vocab), name="logits")(x)
+    logits = keras.layers.Dense(len(vocab), bias_initializer=bias, name="logits")(x)
     return keras.Model(inputs, logits, name=f"textgen_{keras_name(cell)}")
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 import keras
+import numpy as np
 
 from kerasrnn.apps.common import run_folder
 from kerasrnn.apps.common.strategies import any_worker, mean_over_workers
@@ -165,7 +166,8 @@ def run(config, *, workdir, out, resume=False, restart=False, strategy="default"
 
         with distribution.scope():
             model = build_model(vocab, config.cell, config.units, config.layers, config.dropout,
-                                seed=config.seed)
+                                seed=config.seed,
+                                counts=np.bincount(train_ids, minlength=len(vocab)))
             model.compile(
                 optimizer=_optimizer(config.optimizer, config.lr, config.clipnorm,
                                      config.clipvalue, config.lr_schedule,
