@@ -90,9 +90,9 @@ class OnnxModel:
 class LiteRTModel:
     """A `.tflite` file on LiteRT's interpreter, called as `OnnxModel` is.
 
-    The interpreter gets a thread per CPU core:
-    LiteRT's default is one, which leaves the XNNPACK delegate's matrix
-    products on one core where onnxruntime uses them all.
+    The interpreter gets a thread per CPU core: LiteRT's default is one,
+    which leaves the XNNPACK delegate's matrix products on one core where
+    onnxruntime uses them all.
 
     A file exported for a fixed batch (LiteRT's fused LSTM needs one) runs a
     larger batch in parts of that size. LiteRT's fused LSTM keeps its last

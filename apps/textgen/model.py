@@ -24,6 +24,7 @@ run.
 import dataclasses
 
 import keras
+import numpy as np
 
 from kerasrnn.apps.common.choices import MINIMAL_CELLS, keras_name, layer_class
 
@@ -74,7 +75,8 @@ def build_model(vocab, cell="gru", units=512, layers=1, dropout=0.0, embedding=E
 def output_bias(counts):
     """The log-frequencies of characters counted `counts` times (one more
     each, so that a character the training text lacks is rare, not
-    impossible), less their mean.
+    impossible), less their mean (softmax ignores a constant; centred,
+    the biases start near zero).
 
     Why: with the bias at zero, the untrained model gives every character
     the same probability, and Adam lowers a rare character's logit by about
@@ -83,8 +85,6 @@ def output_bias(counts):
     probability then stays large for thousands of steps, and every
     character pays for it; starting from the frequencies skips that phase.
     """
-    import numpy as np
-
     log_frequencies = np.log(np.asarray(counts, "float64") + 1.0)
     return (log_frequencies - log_frequencies.mean()).astype("float32")
 
