@@ -47,6 +47,12 @@ print(json.dumps(results))
 """
 
 
+def _without_pythonpath():
+    """This process's environment for the wheel's processes, less
+    PYTHONPATH, which could put the checkout's modules ahead of the wheel's."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def _newest_versions():
     return {
         model.name: max(int(v.name) for v in model.iterdir() if v.name.isdigit())
@@ -125,10 +131,9 @@ def installed(wheel, tmp_path_factory):
         "evaluate installed text": ["textgen", "evaluate"],
     }
     _, site, python = wheel
-    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     run = subprocess.run(
         [str(python), "-c", RUNNER, str(site), json.dumps(commands)],
-        cwd=work, env=environment, capture_output=True, text=True, timeout=600,
+        cwd=work, env=_without_pythonpath(), capture_output=True, text=True, timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads(run.stdout.strip().splitlines()[-1])
@@ -169,9 +174,8 @@ def test_the_wheel_holds_every_module_the_newest_models_and_the_sample_digits(wh
 
 def test_the_console_script_runs_from_an_empty_folder(wheel, tmp_path):
     _, _, python = wheel
-    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     run = subprocess.run([str(python.with_name("kerasrnn")), "--help"], cwd=tmp_path,
-                         env=environment, capture_output=True, text=True, timeout=120)
+                         env=_without_pythonpath(), capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert all(command in run.stdout for command in ("mnist", "textgen", "serving"))
 
