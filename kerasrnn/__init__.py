@@ -16,7 +16,8 @@ recurrent.py holds what every family shares (the cell and layer bases) and
 `choose_paths`, the one function that decides how a layer runs; bptt.py the
 written-out passes' shared loops; kernels/ the hand-offs to a backend's fused
 kernels; portable.py the graphs that Keras's LiteRT and ONNX exporters
-convert into the runtimes' own operators; serving/ the SavedModels for TF
+convert into the runtimes' own operators, and onnx_rnn.py the rewrite
+that makes `SimpleRNN` ONNX's `RNN` (`kerasrnn.export_onnx`); serving/ the SavedModels for TF
 Serving (TensorFlow only, as portable.py).
 
 A new cell family is one new module: a cell deriving from
@@ -64,17 +65,20 @@ _EXPORTS = {
     "MinLSTM": "kerasrnn.minimal",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+# The library's functions: name -> the module that defines it
+_FUNCTIONS = {"export_onnx": "kerasrnn.onnx_rnn"}
+
+__all__ = [*_EXPORTS, *_FUNCTIONS, "__version__"]
 
 
 def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name in _EXPORTS or name in _FUNCTIONS:
+        return getattr(importlib.import_module({**_EXPORTS, **_FUNCTIONS}[name]), name)
     raise AttributeError(f"module 'kerasrnn' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted([*globals(), *_EXPORTS])
+    return sorted([*globals(), *_EXPORTS, *_FUNCTIONS])
 
 
 _FAMILIES = tuple(dict.fromkeys(_EXPORTS.values()))  # each family's module, once

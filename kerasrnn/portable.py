@@ -24,7 +24,10 @@ forms differ:
   where the loop's body is the step of Keras's `LSTMCell` (what
   `keras.layers.RNN` over kerasrnn's `LSTMCell` traces), or of Keras 2's
   GRU with `reset_after=True` (`keras_gru_step`, ONNX's
-  `linear_before_reset=1`). It has no such rewrite for a plain RNN's step.
+  `linear_before_reset=1`). It has no such rewrite for a plain RNN's step;
+  kerasrnn/onnx_rnn.py adds one, for the step `simple_rnn_loop` traces
+  (`kerasrnn.export_onnx`), and with `model.export` alone that loop is
+  ONNX's generic `Loop`.
 
 So what a layer traces depends on where the trace goes: `export_target`
 reads it off the caller, Keras's exporter, and `RecurrentLayer.inner_loop`
@@ -80,6 +83,8 @@ def run(layer, target, sequences, initial_state, mask, training):
         return layer.run_path(CELL, sequences, initial_state, mask, training)
     if _is_standard(layer, "GRUCell") and layer.cell.use_bias and mask is None:
         return keras_gru_loop(layer, sequences, initial_state)
+    if _is_standard(layer, "SimpleRNNCell") and layer.cell.use_bias and mask is None:
+        return simple_rnn_loop(layer, sequences, initial_state)
     return layer.run_path(LOOP, sequences, initial_state, mask, training)
 
 
@@ -221,3 +226,29 @@ def keras_gru_loop(layer, sequences, initial_state):
     return backend_rnn(step, sequences, list(tree.flatten(initial_state)),
                        go_backwards=layer.go_backwards, input_length=sequences.shape[1],
                        return_all_outputs=layer.return_sequences)
+
+
+def simple_rnn_loop(layer, sequences, initial_state):
+    """The SimpleRNN (tanh, a bias) in Keras's loop, each step in the one
+    form kerasrnn/onnx_rnn.py rewrites into ONNX's `RNN`: `tanh(bias_add(x ·
+    kernel, bias) + h · recurrent_kernel)`, every step's output kept."""
+    import tensorflow as tf
+
+    from kerasrnn.recurrent import backend_rnn
+
+    cell = layer.cell
+    # Read outside the loop, so that they are the loop's inputs (constants
+    # once tf2onnx freezes the variables).
+    kernel = tf.convert_to_tensor(cell.kernel)
+    recurrent_kernel = tf.convert_to_tensor(cell.recurrent_kernel)
+    bias = tf.convert_to_tensor(cell.bias)
+
+    def step(x_t, states):
+        h = tf.tanh(tf.nn.bias_add(tf.matmul(x_t, kernel), bias)
+                    + tf.matmul(states[0], recurrent_kernel))
+        return h, [h]
+
+    last, outputs, states = backend_rnn(step, sequences, list(tree.flatten(initial_state)),
+                                        go_backwards=layer.go_backwards,
+                                        input_length=sequences.shape[1])
+    return last, outputs, states

@@ -125,6 +125,34 @@ def test_the_classic_cells_become_the_runtimes_own_operators(tmp_path):
     assert_runs_like_keras(model, litert_path, onnx_path, sizes=[(1, 1), (1, 28), (1, 500)])
 
 
+def test_export_onnx_makes_simple_rnn_onnx_s_rnn(tmp_path):
+    """`kerasrnn.export_onnx`: each standard SimpleRNN becomes an ONNX `RNN`
+    node (stacked, read backwards, returning its last output, both
+    directions of a `Bidirectional`), and a SimpleRNN of another activation
+    stays a `Loop`; the file gives Keras's answers at every size."""
+    keras.utils.set_random_seed(4)
+    sequence = keras.Input((None, FEATURES))
+    stacked = kerasrnn.SimpleRNN(4)(kerasrnn.SimpleRNN(
+        6, return_sequences=True, go_backwards=True)(sequence))
+    both = keras.layers.Bidirectional(kerasrnn.SimpleRNN(2))(sequence)
+    relu = kerasrnn.SimpleRNN(4, activation="relu")(sequence)
+    model = keras.Model(sequence, keras.layers.Concatenate()([stacked, both, relu]))
+    model(inputs(1, 3))  # Keras exports a model that has been called
+    path = tmp_path / "m.onnx"
+    kerasrnn.export_onnx(model, path, verbose=False)
+    onnx_model = onnx.load(str(path))
+    onnx.checker.check_model(onnx_model)
+    kinds = [node.op_type for node in onnx_model.graph.node]
+    assert kinds.count("RNN") == 4 and kinds.count("Loop") == 1, kinds
+    keras_answers = tf.function(model, input_signature=[
+        tf.TensorSpec([None, None, FEATURES], tf.float32)])
+    file = runtimes.load(path)
+    for batch, steps in SIZES:
+        x = inputs(batch, steps)
+        np.testing.assert_allclose(file(x), keras_answers(x).numpy(), atol=1e-5,
+                                   err_msg=f"batch {batch}, {steps} steps")
+
+
 def test_each_call_of_a_fused_lstm_file_starts_from_the_initial_state(tmp_path):
     """LiteRT's fused LSTM keeps its last state in the interpreter; the apps'
     runner (kerasrnn/apps/common/runtimes.py) resets it before each call, so
