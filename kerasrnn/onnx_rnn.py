@@ -59,7 +59,8 @@ def export_onnx(model, filepath, **kwargs):
     Everything else is Keras's export as it is (LSTM and GRU become ONNX's
     `LSTM` and `GRU` with `model.export` alone); a `SimpleRNN` that is not in
     its standard form (another activation, no bias) or is masked stays a
-    `Loop`. TensorFlow backend, with tf2onnx installed
+    `Loop`. `keras.layers.SimpleRNN` traces the same step, and becomes an
+    `RNN` node too where it returns its sequences. TensorFlow backend, with tf2onnx installed
     (`pip install "kerasrnn[deploy]"`).
 
     Args:
@@ -116,8 +117,12 @@ def rewrite_simple_rnn(g, ops):
 
 def _loop_positions(g, match):
     """The positions, among the body's inputs, of what the step reads and
-    writes; None unless the body is exactly one SimpleRNN step over
-    a sequence."""
+    writes; None unless the body is one SimpleRNN step over a sequence.
+
+    As tf2onnx's own LSTM and GRU rewrites do, this trusts the loop to run
+    from the first step to the last, as Keras's loop does. Anything else
+    the body computes keeps the `While` in the graph beside the node
+    (`_replace_loop` replaces only the outputs and the state)."""
     x_item, output = match.get_op("tensorlistgetitem"), match.get_op("output")
     if match.get_op("bias_add").data_format != "NHWC":
         return None

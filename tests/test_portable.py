@@ -128,22 +128,27 @@ def test_the_classic_cells_become_the_runtimes_own_operators(tmp_path):
 def test_export_onnx_makes_simple_rnn_onnx_s_rnn(tmp_path):
     """`kerasrnn.export_onnx`: each standard SimpleRNN becomes an ONNX `RNN`
     node (stacked, read backwards, returning its last output, both
-    directions of a `Bidirectional`), and a SimpleRNN of another activation
-    stays a `Loop`; the file gives Keras's answers at every size."""
+    directions of a `Bidirectional`), as does Keras's own SimpleRNN, and a
+    SimpleRNN of another activation stays a `Loop`; the file gives Keras's
+    answers at every size."""
     keras.utils.set_random_seed(4)
     sequence = keras.Input((None, FEATURES))
     stacked = kerasrnn.SimpleRNN(4)(kerasrnn.SimpleRNN(
         6, return_sequences=True, go_backwards=True)(sequence))
     both = keras.layers.Bidirectional(kerasrnn.SimpleRNN(2))(sequence)
     relu = kerasrnn.SimpleRNN(4, activation="relu")(sequence)
-    model = keras.Model(sequence, keras.layers.Concatenate()([stacked, both, relu]))
+    # Keras's own traces the same step; returning only its last output, it
+    # writes each step's over the last, which the rewrite leaves a loop.
+    keras_own = keras.layers.GlobalAveragePooling1D()(
+        keras.layers.SimpleRNN(3, return_sequences=True)(sequence))
+    model = keras.Model(sequence, keras.layers.Concatenate()([stacked, both, relu, keras_own]))
     model(inputs(1, 3))  # Keras exports a model that has been called
     path = tmp_path / "m.onnx"
     kerasrnn.export_onnx(model, path, verbose=False)
     onnx_model = onnx.load(str(path))
     onnx.checker.check_model(onnx_model)
     kinds = [node.op_type for node in onnx_model.graph.node]
-    assert kinds.count("RNN") == 4 and kinds.count("Loop") == 1, kinds
+    assert kinds.count("RNN") == 5 and kinds.count("Loop") == 1, kinds
     keras_answers = tf.function(model, input_signature=[
         tf.TensorSpec([None, None, FEATURES], tf.float32)])
     file = runtimes.load(path)
