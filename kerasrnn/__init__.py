@@ -16,9 +16,9 @@ recurrent.py holds what every family shares (the cell and layer bases) and
 `choose_paths`, the one function that decides how a layer runs; bptt.py the
 written-out passes' shared loops; kernels/ the hand-offs to a backend's fused
 kernels; portable.py the graphs that Keras's LiteRT and ONNX exporters
-convert into the runtimes' own operators, and onnx_rnn.py the rewrite
-that makes `SimpleRNN` ONNX's `RNN` (`kerasrnn.export_onnx`); serving/ the SavedModels for TF
-Serving (TensorFlow only, as portable.py).
+convert into the runtimes' own operators, and onnx_rnn.py the rewrite that
+makes `SimpleRNN` ONNX's `RNN` (`kerasrnn.export_onnx`); serving/ the
+SavedModels for TF Serving (TensorFlow only, as portable.py).
 
 A new cell family is one new module: a cell deriving from
 `recurrent.RecurrentCell` (set `gates` and `gate_names`; write
