@@ -4,6 +4,7 @@
     from kerasrnn import SimpleRNN, LSTM, GRU   # the cells as layers
     from kerasrnn import LayerNormLSTMCell, PeepholeLSTMCell, ...   # TFA's cells, and more
     from kerasrnn import MinGRU, MinLSTM   # gates from the input alone: a parallel scan
+    kerasrnn.export_onnx(model, "model.onnx")   # model.export, SimpleRNN as ONNX's RNN
 
 Where things are. One module per cell family holds its cell (one time step,
 for `keras.layers.RNN`; the equations and weight layout are in its
