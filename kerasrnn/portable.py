@@ -248,7 +248,5 @@ def simple_rnn_loop(layer, sequences, initial_state):
                     + tf.matmul(states[0], recurrent_kernel))
         return h, [h]
 
-    last, outputs, states = backend_rnn(step, sequences, list(tree.flatten(initial_state)),
-                                        go_backwards=layer.go_backwards,
-                                        input_length=sequences.shape[1])
-    return last, outputs, states
+    return backend_rnn(step, sequences, list(tree.flatten(initial_state)),
+                       go_backwards=layer.go_backwards, input_length=sequences.shape[1])
