@@ -60,8 +60,8 @@ def export_onnx(model, filepath, **kwargs):
     `LSTM` and `GRU` with `model.export` alone); a `SimpleRNN` that is not in
     its standard form (another activation, no bias) or is masked stays a
     `Loop`. `keras.layers.SimpleRNN` traces the same step, and becomes an
-    `RNN` node too where it returns its sequences. TensorFlow backend, with tf2onnx installed
-    (`pip install "kerasrnn[deploy]"`).
+    `RNN` node too where it returns its sequences. TensorFlow backend, with
+    tf2onnx installed (`pip install "kerasrnn[deploy]"`).
 
     Args:
         model: A Keras model, called at least once (as for `model.export`).
@@ -76,7 +76,11 @@ def export_onnx(model, filepath, **kwargs):
     kerasrnn.export_onnx(model, "model.onnx")   # one ONNX `RNN` node
     ```
     """
-    import tf2onnx
+    try:
+        import tf2onnx
+    except ImportError:
+        raise ImportError(
+            'kerasrnn.export_onnx needs tf2onnx: pip install "kerasrnn[deploy]"') from None
 
     # Keras calls `tf2onnx.convert.from_function` with no rewrites of its
     # own; for this one export it gets this module's.

@@ -23,6 +23,12 @@ def test_apps_are_installed_as_kerasrnn_apps():
     assert kerasrnn.apps.__file__.replace("\\", "/").endswith("apps/__init__.py")
 
 
+def test_export_onnx_without_tf2onnx_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # as if not installed
+    with pytest.raises(ImportError, match=r'pip install "kerasrnn\[deploy\]"'):
+        kerasrnn.export_onnx(None, "unused.onnx")
+
+
 def test_cli_help_and_version():
     runner = CliRunner()
     result = runner.invoke(main, ["--help"])
