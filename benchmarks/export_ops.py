@@ -112,7 +112,8 @@ def main():
               for name in ("LSTM", "GRU", "SimpleRNN")]
     layers += [(f"kerasrnn.{name}", getattr(kerasrnn, name), kerasrnn.export_onnx)
                for name in KERASRNN]
-    # The one layer the two ONNX exports write differently.
+    # kerasrnn.SimpleRNN once more, right after its own row (the fourth):
+    # the one layer the two ONNX exports write differently.
     layers.insert(4, ("kerasrnn.SimpleRNN, model.export", kerasrnn.SimpleRNN,
                       keras_export_onnx))
     print(f"Keras {keras.__version__}, TensorFlow {tf.__version__}; LiteRT batch: "
