@@ -73,8 +73,9 @@ __all__ = [*_EXPORTS, *_FUNCTIONS, "__version__"]
 
 
 def __getattr__(name):
-    if name in _EXPORTS or name in _FUNCTIONS:
-        return getattr(importlib.import_module({**_EXPORTS, **_FUNCTIONS}[name]), name)
+    module = _EXPORTS.get(name) or _FUNCTIONS.get(name)
+    if module is not None:
+        return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module 'kerasrnn' has no attribute {name!r}")
 
 

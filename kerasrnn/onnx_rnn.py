@@ -28,28 +28,28 @@ over reversed inputs, so the node reads the reversed tensor forwards.
 
 import numpy as np
 
-# The step, as tf2onnx's graph of the `While`'s body holds it.
-_STEP = None
-
 
 def _step_pattern():
-    global _STEP
-    if _STEP is None:
-        from tf2onnx.graph_matcher import OpTypePattern
+    """The step, as tf2onnx's graph of the `While`'s body holds it."""
+    from tf2onnx.graph_matcher import OpTypePattern
 
-        def matmul(left, right):
-            return OpTypePattern("MatMul", inputs=[OpTypePattern(left, name=left.lower()),
-                                                   OpTypePattern("*", name=right)])
+    return OpTypePattern("Tanh", name="output", inputs=[
+        OpTypePattern("Add|AddV2", inputs=[
+            OpTypePattern("BiasAdd", name="bias_add", inputs=[
+                OpTypePattern("MatMul", inputs=[OpTypePattern("TensorListGetItem", name="x_t"),
+                                                OpTypePattern("*", name="kernel")]),
+                OpTypePattern("*", name="bias")]),
+            OpTypePattern("MatMul", inputs=[OpTypePattern("*", name="state"),
+                                            OpTypePattern("*", name="recurrent_kernel")]),
+        ]),
+    ])
 
-        _STEP = OpTypePattern("Tanh", name="output", inputs=[
-            OpTypePattern("Add|AddV2", inputs=[
-                OpTypePattern("BiasAdd", name="bias_add", inputs=[
-                    matmul("TensorListGetItem", "kernel"), OpTypePattern("*", name="bias")]),
-                OpTypePattern("MatMul", inputs=[OpTypePattern("*", name="state"),
-                                                OpTypePattern("*", name="recurrent_kernel")]),
-            ]),
-        ])
-    return _STEP
+
+def _through_identities(op):
+    """The op an `Identity` chain starting at `op` reads from."""
+    while op.type == "Identity":
+        op = op.inputs[0]
+    return op
 
 
 def export_onnx(model, filepath, **kwargs):
@@ -127,15 +127,12 @@ def _loop_positions(g, match):
     from the first step to the last, as Keras's loop does. Anything else
     the body computes keeps the `While` in the graph beside the node
     (`_replace_loop` replaces only the outputs and the state)."""
-    x_item, output = match.get_op("tensorlistgetitem"), match.get_op("output")
+    x_item, output = match.get_op("x_t"), match.get_op("output")
     if match.get_op("bias_add").data_format != "NHWC":
         return None
     ops = {"x": x_item.inputs[0], "state": match.get_op("state")}
-    for name in ("kernel", "recurrent_kernel", "bias"):
-        op = match.get_op(name)
-        while op.type == "Identity":
-            op = op.inputs[0]
-        ops[name] = op
+    ops.update({name: _through_identities(match.get_op(name))
+                for name in ("kernel", "recurrent_kernel", "bias")})
     if not all(op.is_graph_input() for op in ops.values()):
         return None
     positions = {name: g.input_names.index(op.output[0]) for name, op in ops.items()}
@@ -148,10 +145,7 @@ def _loop_positions(g, match):
             or not writes[0].inputs[0].is_graph_input():
         return None
     positions["outputs"] = g.input_names.index(writes[0].input[0])
-    state_output = g.get_node_by_output(g.outputs[positions["state"]])
-    while state_output.type == "Identity":
-        state_output = state_output.inputs[0]
-    if state_output is not output:
+    if _through_identities(g.get_node_by_output(g.outputs[positions["state"]])) is not output:
         return None
     return positions
 
