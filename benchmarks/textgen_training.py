@@ -3,7 +3,7 @@
     python benchmarks/textgen_training.py [--cell gru] [--units 384] [--layers 2]
                                           [--batch-size 32] [--seq-len 100]
 
-The app's model (`apps.textgen.model.build_model`, which builds our layers,
+The app's model (`apps.textgen.model.CharacterModel`, built from our layers,
 `kerasrnn.GRU` etc.) and the same model built with `keras.layers.RNN(our
 cell)` instead, as the app did before, train on the same random batch with
 Adam and gradient clipping, as `kerasrnn textgen train` does. Rounds of
@@ -20,13 +20,13 @@ import keras
 import numpy as np
 
 from kerasrnn.apps.common.choices import CELLS, cell_class
-from kerasrnn.apps.textgen.model import EMBEDDING, build_model
+from kerasrnn.apps.textgen.model import EMBEDDING, CharacterModel
 
 VOCABULARY = 65  # tiny Shakespeare's
 
 
 def cell_model(cell, units, layers, dropout):
-    """build_model's architecture, with `keras.layers.RNN(cell)` layers."""
+    """CharacterModel's plain stack, with `keras.layers.RNN(cell)` layers."""
     inputs = keras.Input((None,), dtype="int32")
     h = keras.layers.Embedding(VOCABULARY, EMBEDDING)(inputs)
     for _ in range(layers):
@@ -49,8 +49,8 @@ def main():
 
     vocab = [chr(32 + i) for i in range(VOCABULARY)]
     models = {
-        "our layers (the app)": build_model(
-            vocab, args.cell, args.units, args.layers, args.dropout
+        "our layers (the app)": CharacterModel(
+            len(vocab), args.cell, args.units, args.layers, args.dropout
         ),
         "keras.layers.RNN(our cell)": cell_model(args.cell, args.units, args.layers, args.dropout),
     }

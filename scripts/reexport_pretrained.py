@@ -47,15 +47,20 @@ TEXTGEN_SOURCE = {"text": None, "dataset": "tiny_shakespeare"}
 def textgen_model(old):
     """The textgen Keras model and vocabulary of a loaded SavedModel."""
     from kerasrnn.apps.textgen.generation import vocabulary
-    from kerasrnn.apps.textgen.model import build_model
+    from kerasrnn.apps.textgen.model import CharacterModel
 
     vocab = vocabulary(old)
     step = old.signatures["step"]
     units = step.structured_input_signature[1]["state"].shape[2]
-    kernel_name = next(v.name for v in step.variables if "cell/kernel" in v.name)
-    cell = kernel_name.split("_")[0]  # "gru_0/gru_cell/kernel:0" -> "gru"
-    layers = len({v.name.split("/")[0] for v in step.variables if "cell/kernel" in v.name})
-    model = build_model(vocab, cell, units, layers)
+    # Each layer's kernel, "[textgen_gru/]gru_0/gru_cell/kernel:0": the
+    # component before the cell's names the layer, "<cell>_<index>".
+    layer_names = set()
+    for variable in step.variables:
+        parts = variable.name.split("/")
+        if parts[-1] == "kernel:0" and parts[-2].endswith("_cell"):
+            layer_names.add(parts[-3])
+    cell = next(iter(layer_names)).rsplit("_", 1)[0].replace("_", "-")  # "gru"
+    model = CharacterModel(len(vocab), cell, units, len(layer_names))
     _load_weights(model, old)
     return model, vocab
 

@@ -40,9 +40,9 @@ def _text(seed=0, sentences=120):
 
 def _latch_model(vocab, units=6):
     """An LSTM model whose unit 0 is 1 inside double quotes, 0 outside."""
-    from kerasrnn.apps.textgen.model import build_model
+    from kerasrnn.apps.textgen.model import CharacterModel
 
-    model = build_model(vocab, "lstm", units=units)
+    model = CharacterModel(len(vocab), "lstm", units=units)
     rng = np.random.default_rng(1)
     embedding = rng.normal(0, 0.3, (len(vocab), 64)).astype("float32")
     embedding[:, 0] = 0.0

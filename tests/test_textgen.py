@@ -307,13 +307,13 @@ def test_the_untrained_model_predicts_the_training_text_s_frequencies(cell):
     """With `counts` (training passes the training text's), the output
     layer's bias makes an untrained model's softmax the characters'
     frequencies, one added to each count; without them, every character alike."""
-    from kerasrnn.apps.textgen.model import build_model
+    from kerasrnn.apps.textgen.model import CharacterModel
 
     counts = np.array([900, 90, 9, 0])
-    bias = build_model(list("abcd"), cell, units=4, counts=counts).get_layer("logits").bias
+    bias = CharacterModel(4, cell, units=4, counts=counts).get_layer("logits").bias
     probabilities = np.exp(bias) / np.exp(bias).sum()
     np.testing.assert_allclose(probabilities, (counts + 1) / (counts + 1).sum(), rtol=1e-5)
-    assert not np.any(build_model(list("abcd"), cell, units=4).get_layer("logits").bias)
+    assert not np.any(CharacterModel(4, cell, units=4).get_layer("logits").bias)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "mingru", "minlstm"])
@@ -323,10 +323,10 @@ def test_generator_runs_every_layer_of_a_stacked_model(cell):
     import tensorflow as tf
 
     from kerasrnn.apps.textgen.generation import Generator
-    from kerasrnn.apps.textgen.model import build_model
+    from kerasrnn.apps.textgen.model import CharacterModel
 
     vocab = list("\nabcdefgh")
-    model = build_model(vocab, cell, units=8, layers=2, seed=0)
+    model = CharacterModel(len(vocab), cell, units=8, layers=2, seed=0)
     # Large random weights: each next character depends on the whole input.
     rng = np.random.default_rng(0)
     model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.weights])
@@ -346,6 +346,29 @@ def test_generator_runs_every_layer_of_a_stacked_model(cell):
         logits = model(np.array([context]), training=False).numpy()
         context.append(int(logits[0, -1].argmax()))
     assert text == "".join(vocab[i] for i in context)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "mingru"])
+def test_a_saved_model_file_loads_as_the_model_with_its_step(cell, tmp_path):
+    """model.keras (what training saves and `textgen export` reads) loads
+    back as the same class, with the step generation and export run, and
+    the same logits both ways."""
+    import keras
+    import tensorflow as tf
+
+    from kerasrnn.apps.textgen.model import CharacterModel, state_sizes
+
+    model = CharacterModel(6, cell, units=4, layers=2, dropout=0.1, seed=0,
+                           counts=[5, 4, 3, 2, 1, 0])
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert type(loaded) is CharacterModel and loaded.get_config() == model.get_config()
+    ids = np.array([[1, 4, 2, 0, 5]], "int32")
+    np.testing.assert_array_equal(loaded(ids), model(ids))
+    states = [tf.zeros([1, size]) for c in loaded.cells for size in state_sizes(c)]
+    for t in range(ids.shape[1]):
+        logits, states = loaded.step(loaded.first(ids[:, t]), states)
+    np.testing.assert_allclose(logits, model(ids)[:, -1], atol=1e-5)
 
 
 def test_sample_command(trained):

@@ -113,9 +113,10 @@ def export_run(workdir, out, model=None, results=None, format="saved_model"):
     """
     if model is None:
         model = run_folder.trained_model(workdir)
-    if tuple(model.input_shape[1:]) != (28, 28):
-        raise UserError(f"{workdir}: not an mnist run (its model reads"
-                        f" {tuple(model.input_shape[1:])}, not 28 rows of 28 pixels)")
+    shape = getattr(model, "input_shape", None)  # none on a subclassed model (textgen's)
+    if shape is None or tuple(shape[1:]) != (28, 28):
+        raise UserError(f"{workdir}: not an mnist run (its model, {model.name}, does not read"
+                        " 28 rows of 28 pixels)")
     if format != "saved_model":
         from kerasrnn.apps.common import runtimes
 

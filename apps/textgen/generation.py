@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasrnn.apps.common import model_lookup
-from kerasrnn.apps.textgen.model import model_parts, state_sizes
+from kerasrnn.apps.textgen.model import state_sizes
 from kerasrnn.errors import UserError
 from kerasrnn.serving.export import DEFAULT_BASE_DIR, export_version
 
@@ -26,13 +26,12 @@ MODEL_NAME = "textgen"
 
 
 class Generator:
-    """Runs a trained character model step by step, in graph-friendly ops."""
+    """Runs a `CharacterModel` one character at a time (its `step`), in graph-friendly ops."""
 
     def __init__(self, model, vocab):
         self.model = model
         self.vocab = list(vocab)
-        self.parts = model_parts(model)
-        self.cells = self.parts.cells
+        self.cells = model.cells
         codes = np.array([ord(ch) for ch in self.vocab], dtype=np.int32)
         code_to_id = np.full(codes.max() + 1, -1, dtype=np.int32)
         code_to_id[codes] = np.arange(len(codes), dtype=np.int32)
@@ -57,7 +56,7 @@ class Generator:
         # and the table multiplies every character's embedding where that
         # call needs one.
         def body(t, states, logits):
-            out, states = self.parts.step(self.parts.first(ids[:, t]), states)
+            out, states = self.model.step(self.model.first(ids[:, t]), states)
             return t + 1, states, logits.write(t, out)
 
         _, states, logits = tf.while_loop(
@@ -88,7 +87,7 @@ class Generator:
 
         def body(t, states, logits, all_states, all_gates):
             gates = []
-            out, states = self.parts.step(self.parts.first(ids[:, t]), states, gates)
+            out, states = self.model.step(self.model.first(ids[:, t]), states, gates)
             gates = (tf.stack(gates, axis=1) if gates
                      else tf.zeros([batch, 0, self.units], tf.float32))
             return (t + 1, states, logits.write(t, out),
@@ -125,12 +124,12 @@ class Generator:
         batch = tf.shape(prompt)[0]
         lengths = tf.cast(ids.row_lengths(), tf.int32)
         padded = ids.to_tensor(default_value=0)
-        table = self.parts.first_table()
+        table = self.model.first_table()
 
         # Read each prompt; rows whose prompt has ended keep their states and
         # the logits of their last real character.
         def read(t, states, last_logits):
-            logits, new_states = self.parts.step(tf.gather(table, padded[:, t]), states)
+            logits, new_states = self.model.step(tf.gather(table, padded[:, t]), states)
             live = t < lengths
             states = [
                 tf.where(live[:, None], new, old)
@@ -156,7 +155,7 @@ class Generator:
         def continue_with(choose):
             def body(t, states, logits, out):
                 next_ids = choose(t, logits)
-                logits, states = self.parts.step(tf.gather(table, next_ids), states)
+                logits, states = self.model.step(tf.gather(table, next_ids), states)
                 return t + 1, states, logits, out.write(t, next_ids)
 
             _, _, _, out = tf.while_loop(
@@ -196,7 +195,7 @@ class StepModel(keras.Model):
 
     def call(self, ids, state):
         generator = self.generator
-        logits, states = generator.parts.step(generator.parts.first(ids),
+        logits, states = generator.model.step(generator.model.first(ids),
                                                tf.unstack(state, axis=1))
         codes = np.array([ord(ch) for ch in generator.vocab], np.int32)  # a constant of the file
         return {"logits": logits, "new_state": tf.stack(states, axis=1),

@@ -25,7 +25,7 @@ from kerasrnn.apps.common.training import (
 )
 from kerasrnn.apps.textgen import data
 from kerasrnn.apps.textgen.generation import MODEL_NAME, export
-from kerasrnn.apps.textgen.model import build_model
+from kerasrnn.apps.textgen.model import CharacterModel
 from kerasrnn.errors import UserError
 
 
@@ -165,9 +165,9 @@ def run(config, *, workdir, out, resume=False, restart=False, strategy="default"
         val_data = data.windows(val_ids, config.seq_len, batch_size)
 
         with distribution.scope():
-            model = build_model(vocab, config.cell, config.units, config.layers, config.dropout,
-                                seed=config.seed,
-                                counts=np.bincount(train_ids, minlength=len(vocab)))
+            model = CharacterModel(len(vocab), config.cell, config.units, config.layers,
+                                   config.dropout, seed=config.seed,
+                                   counts=np.bincount(train_ids, minlength=len(vocab)))
             model.compile(
                 optimizer=_optimizer(config.optimizer, config.lr, config.clipnorm,
                                      config.clipvalue, config.lr_schedule,
