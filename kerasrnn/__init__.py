@@ -5,6 +5,7 @@
     from kerasrnn import LayerNormLSTMCell, PeepholeLSTMCell, ...   # TFA's cells, and more
     from kerasrnn import MinGRU, MinLSTM   # gates from the input alone: a parallel scan
     kerasrnn.export_onnx(model, "model.onnx")   # model.export, SimpleRNN as ONNX's RNN
+    kerasrnn.export_litert(model, "model.tflite")   # SimpleRNN as LiteRT's sequence RNN
 
 Where things are. One module per cell family holds its cell (one time step,
 for `keras.layers.RNN`; the equations and weight layout are in its
@@ -17,8 +18,9 @@ recurrent.py holds what every family shares (the cell and layer bases) and
 `choose_paths`, the one function that decides how a layer runs; bptt.py the
 written-out passes' shared loops; kernels/ the hand-offs to a backend's fused
 kernels; portable.py the graphs that Keras's LiteRT and ONNX exporters
-convert into the runtimes' own operators, and onnx_rnn.py the rewrite that
-makes `SimpleRNN` ONNX's `RNN` (`kerasrnn.export_onnx`); serving/ the
+convert into the runtimes' own operators, and onnx_rnn.py and litert_rnn.py
+the rewrites that make `SimpleRNN` ONNX's `RNN` (`kerasrnn.export_onnx`) and
+LiteRT's `UNIDIRECTIONAL_SEQUENCE_RNN` (`kerasrnn.export_litert`); serving/ the
 SavedModels for TF Serving (TensorFlow only, as portable.py).
 
 A new cell family is one new module: a cell deriving from
@@ -67,7 +69,7 @@ _EXPORTS = {
 }
 
 # The library's functions: name -> the module that defines it
-_FUNCTIONS = {"export_onnx": "kerasrnn.onnx_rnn"}
+_FUNCTIONS = {"export_onnx": "kerasrnn.onnx_rnn", "export_litert": "kerasrnn.litert_rnn"}
 
 __all__ = [*_EXPORTS, *_FUNCTIONS, "__version__"]
 

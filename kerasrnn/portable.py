@@ -77,6 +77,11 @@ def run(layer, target, sequences, initial_state, mask, training):
         if _is_standard(layer, "LSTMCell") and mask is None and not layer.return_state \
                 and not layer.stateful and sequences.shape[0] is not None:
             return lstm_for_litert(layer, sequences, initial_state)
+        if _is_standard(layer, "SimpleRNNCell") and layer.cell.use_bias and mask is None \
+                and not layer.return_state and not layer.stateful \
+                and sequences.shape[0] is not None and sequences.dtype == "float32" \
+                and all(_is_zero_constant(s) for s in tree.flatten(initial_state)):
+            return simple_rnn_for_litert(layer, sequences)
         return builtin_loop(layer, sequences, initial_state, mask, training)
     if _is_standard(layer, "LSTMCell"):
         # The cell's own call inside Keras's loop: Keras's LSTM step.
@@ -197,6 +202,43 @@ def lstm_for_litert(layer, sequences, initial_state):
                                    tf.convert_to_tensor(cell.recurrent_kernel),
                                    tf.convert_to_tensor(bias))
     return last, outputs, [h, c]
+
+
+def simple_rnn_for_litert(layer, sequences):
+    """The SimpleRNN (tanh, a bias, zero initial state) as the loop
+    kerasrnn/litert_rnn.py replaces with LiteRT's
+    `UNIDIRECTIONAL_SEQUENCE_RNN`: a `while_loop` named `SEQUENCE_RNN` over
+    the time-major inputs (reversed for `go_backwards`, as Keras reads
+    them), whose body is `tanh(x_t · kernel + bias + h · recurrent_kernel)`
+    and writes each step's output. The last output is read off the outputs,
+    not the loop's state, so that nothing but the outputs is read after the
+    loop, as the operator returns nothing else. Unreplaced, it is a loop of
+    builtin ops like `builtin_loop`'s."""
+    import tensorflow as tf
+
+    from kerasrnn.litert_rnn import SEQUENCE_RNN
+
+    cell = layer.cell
+    x = tf.transpose(sequences, [1, 0, 2])
+    if layer.go_backwards:
+        x = tf.reverse(x, [0])
+    kernel = tf.convert_to_tensor(cell.kernel)
+    recurrent_kernel = tf.convert_to_tensor(cell.recurrent_kernel)
+    bias = tf.convert_to_tensor(cell.bias)
+    steps, batch = tf.shape(x)[0], tf.shape(x)[1]
+    # Zeros computed from the inputs, as in builtin_loop.
+    state = tf.tile(0.0 * x[0, :, :1], [1, cell.units])
+    outputs = tf.zeros(tf.stack([steps, batch, cell.units]), x.dtype)
+
+    def body(t, outputs, h):
+        h = tf.tanh(tf.nn.bias_add(tf.matmul(tf.gather(x, t), kernel), bias)
+                    + tf.matmul(h, recurrent_kernel))
+        return t + 1, tf.tensor_scatter_nd_update(outputs, [[t]], h[None]), h
+
+    _, outputs, _ = tf.while_loop(lambda t, *_: t < steps, body,
+                                  (tf.constant(0), outputs, state), name=SEQUENCE_RNN)
+    last = outputs[-1]
+    return last, tf.transpose(outputs, [1, 0, 2]), [last]
 
 
 def keras_gru_loop(layer, sequences, initial_state):

@@ -29,6 +29,13 @@ def test_export_onnx_without_tf2onnx_says_what_to_install(monkeypatch):
         kerasrnn.export_onnx(None, "unused.onnx")
 
 
+def test_export_litert_without_ai_edge_litert_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)  # as if not installed
+    with pytest.raises(ImportError, match=r'pip install "kerasrnn\[deploy\]"'):
+        kerasrnn.export_litert(None, tmp_path / "unused.tflite")
+    assert not list(tmp_path.iterdir())
+
+
 def test_cli_help_and_version():
     runner = CliRunner()
     result = runner.invoke(main, ["--help"])

@@ -2,6 +2,8 @@
 in the runtimes: LiteRT's interpreter with builtin ops only, onnxruntime on
 the CPU (kerasrnn/portable.py; docs/deploy.md)."""
 
+import collections
+
 import keras
 import numpy as np
 import pytest
@@ -152,6 +154,47 @@ def test_export_onnx_makes_simple_rnn_onnx_s_rnn(tmp_path):
     kinds = [node.op_type for node in onnx.load(str(path)).graph.node]
     assert kinds.count("RNN") == 5 and kinds.count("Loop") == 1, kinds
     assert_runs_like_keras(model, None, path)
+
+
+def litert_operator_counts(path):
+    """How often each operator occurs in a `.tflite` file, every subgraph's."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    names = {code: name for name, code in vars(schema.BuiltinOperator).items()
+             if not name.startswith("_")}
+    model = flatbuffer_utils.read_model(str(path))
+    codes = [max(code.builtinCode, code.deprecatedBuiltinCode) for code in model.operatorCodes]
+    return collections.Counter(names[codes[op.opcodeIndex]]
+                               for graph in model.subgraphs for op in graph.operators)
+
+
+def test_export_litert_makes_simple_rnn_litert_s_sequence_rnn(tmp_path):
+    """`kerasrnn.export_litert`: at a fixed batch, each standard SimpleRNN
+    becomes LiteRT's `UNIDIRECTIONAL_SEQUENCE_RNN` (stacked, read
+    backwards, returning its last output, both directions of a
+    `Bidirectional`), and a SimpleRNN of another activation stays a loop;
+    batch 1 and batch 7, each file giving Keras's answers at every length,
+    call after call."""
+    keras.utils.set_random_seed(6)
+    sequence = keras.Input((None, FEATURES))
+    stacked = kerasrnn.SimpleRNN(4)(kerasrnn.SimpleRNN(
+        6, return_sequences=True, go_backwards=True)(sequence))
+    both = keras.layers.Bidirectional(kerasrnn.SimpleRNN(2))(sequence)
+    relu = kerasrnn.SimpleRNN(4, activation="relu")(sequence)
+    model = keras.Model(sequence, keras.layers.Concatenate()([stacked, both, relu]))
+    for weight in model.weights:  # biases too, as a trained layer has them
+        weight.assign(np.random.default_rng(7).uniform(-0.5, 0.5, weight.shape))
+    for batch in (1, 7):
+        path = tmp_path / f"m{batch}.tflite"
+        kerasrnn.export_litert(model, path, verbose=False, input_signature=[
+            keras.InputSpec(shape=(batch, None, FEATURES), dtype="float32")])
+        counts = litert_operator_counts(path)
+        assert counts["UNIDIRECTIONAL_SEQUENCE_RNN"] == 4 and counts["WHILE"] == 1, counts
+        assert_runs_like_keras(model, path, None,
+                               sizes=[(batch, 1), (batch, 28), (batch, 500), (batch, 28)])
+    # Written beside the file and renamed: nothing else is left.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m1.tflite", "m7.tflite"]
 
 
 def test_each_call_of_a_fused_lstm_file_starts_from_the_initial_state(tmp_path):
