@@ -19,7 +19,10 @@ forms differ:
   converting: its states are tensors of that size. `lstm_for_litert` is
   that function; the converter replaces its body, and where it cannot (a
   batch of any size, a state the layer returns) the body, a builtin loop,
-  stays.
+  stays. Nothing the converter reads becomes `UNIDIRECTIONAL_SEQUENCE_RNN`:
+  at a fixed batch a standard SimpleRNN traces `simple_rnn_for_litert`, a
+  loop that kerasrnn/litert_rnn.py finds in the written file by its name
+  and replaces with that operator (`kerasrnn.export_litert`).
 - **ONNX.** tf2onnx rewrites a `TensorList` loop into ONNX's `LSTM` or `GRU`
   where the loop's body is the step of Keras's `LSTMCell` (what
   `keras.layers.RNN` over kerasrnn's `LSTMCell` traces), or of Keras 2's
