@@ -7,10 +7,12 @@ operators that run the recurrence, and any Flex op; ONNX: `LSTM`, `GRU`,
 `RNN`, `Loop`) and whether the file runs in its runtime (LiteRT's Python
 interpreter, onnxruntime on the CPU) and agrees with Keras. With
 `--fixed-batch`, the LiteRT files are exported for a batch of 1 (LiteRT's
-fused LSTM needs a batch fixed when converting). The ONNX files of
-kerasrnn's layers are written by `kerasrnn.export_onnx` (Keras's export,
-with the rewrite that makes `SimpleRNN` ONNX's `RNN`), and the SimpleRNN's
-once more by `model.export`; Keras's layers' by `model.export`.
+fused LSTM needs a batch fixed when converting). The files of kerasrnn's
+layers are written by `kerasrnn.export_litert` and `kerasrnn.export_onnx`
+(Keras's export, with the rewrites that make `SimpleRNN` LiteRT's
+`UNIDIRECTIONAL_SEQUENCE_RNN` at a fixed batch and ONNX's `RNN`), and the
+SimpleRNN's once more by `model.export`; Keras's layers' by
+`model.export`.
 
     pip install "kerasrnn[deploy]"
     python benchmarks/export_ops.py [--fixed-batch]
@@ -50,7 +52,7 @@ def run_onnx(path, x):
     return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
-def row(label, model, folder, fixed_batch, export_onnx):
+def row(label, model, folder, fixed_batch, export_litert, export_onnx):
     import keras
     import numpy as np
     import onnx
@@ -64,7 +66,7 @@ def row(label, model, folder, fixed_batch, export_onnx):
                  else None)
     path = folder / "m.tflite"
     try:
-        model.export(path, format="litert", verbose=False, input_signature=signature)
+        export_litert(model, path, verbose=False, input_signature=signature)
         ops = {op.removeprefix("CUSTOM:") for op in operators(path)}
         shown = sorted(op for op in ops if op in RECURRENT or op.startswith("Flex"))
         try:
@@ -105,26 +107,26 @@ def main():
 
     import kerasrnn
 
-    def keras_export_onnx(model, path, **kwargs):
-        model.export(path, format="onnx", **kwargs)
+    def keras_export(format):
+        return lambda model, path, **kwargs: model.export(path, format=format, **kwargs)
 
-    layers = [(f"keras.layers.{name}", getattr(keras.layers, name), keras_export_onnx)
+    keras_exports = (keras_export("litert"), keras_export("onnx"))
+    layers = [(f"keras.layers.{name}", getattr(keras.layers, name), keras_exports)
               for name in ("LSTM", "GRU", "SimpleRNN")]
-    layers += [(f"kerasrnn.{name}", getattr(kerasrnn, name), kerasrnn.export_onnx)
-               for name in KERASRNN]
+    layers += [(f"kerasrnn.{name}", getattr(kerasrnn, name),
+                (kerasrnn.export_litert, kerasrnn.export_onnx)) for name in KERASRNN]
     # kerasrnn.SimpleRNN once more, right after its own row (the fourth):
-    # the one layer the two ONNX exports write differently.
-    layers.insert(4, ("kerasrnn.SimpleRNN, model.export", kerasrnn.SimpleRNN,
-                      keras_export_onnx))
+    # the one layer kerasrnn's exports and Keras's write differently.
+    layers.insert(4, ("kerasrnn.SimpleRNN, model.export", kerasrnn.SimpleRNN, keras_exports))
     print(f"Keras {keras.__version__}, TensorFlow {tf.__version__}; LiteRT batch: "
           f"{'1 (fixed)' if args.fixed_batch else 'any'}\n")
     print("| layer | LiteRT operators | LiteRT | ONNX operators | ONNX |")
     print("| --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as folder:
-        for label, layer, export_onnx in layers:
+        for label, layer, exports in layers:
             keras.utils.set_random_seed(0)
             model = keras.Sequential([keras.Input((None, 5)), layer(8)])
-            cells = row(label, model, Path(folder), args.fixed_batch, export_onnx)
+            cells = row(label, model, Path(folder), args.fixed_batch, *exports)
             print("| " + " | ".join(cells) + " |", flush=True)
 
 
