@@ -213,6 +213,34 @@ def test_each_call_of_a_fused_lstm_file_starts_from_the_initial_state(tmp_path):
     np.testing.assert_allclose(file(x[2:3]), model(x[2:3]).numpy(), atol=1e-4)
 
 
+def test_on_a_gpu_the_exports_still_hand_nothing_to_cudnn(tmp_path, monkeypatch):
+    """On a GPU the LSTM's and GRU's own calls go to the fused kernel
+    (cuDNN); under Keras's exporters they trace the portable forms whatever
+    the device, so no file holds a cuDNN op (keras-team/keras #21799).
+    Simulated on this CPU: `on_gpu` says yes, and every hand-off to the
+    fused kernel is recorded (a plain trace makes them: the control)."""
+    from kerasrnn import recurrent
+
+    monkeypatch.setattr(recurrent, "on_gpu", lambda weight: True)
+    handed, run_path = [], recurrent.RecurrentLayer.run_path
+
+    def recording(layer, path, *args):
+        if path == recurrent.FUSED:
+            handed.append(type(layer).__name__)
+        return run_path(layer, path, *args)
+
+    monkeypatch.setattr(recurrent.RecurrentLayer, "run_path", recording)
+    model = keras.Sequential([keras.Input((None, FEATURES)),
+                              kerasrnn.LSTM(4, return_sequences=True), kerasrnn.GRU(4)])
+    tf.function(model)(inputs(1, 3))
+    assert sorted(handed) == ["GRU", "LSTM"]
+    handed.clear()
+    litert_path, onnx_path = export_both(model, tmp_path)
+    assert handed == []
+    ops = runtimes.operators(litert_path) | runtimes.operators(onnx_path)
+    assert not [op for op in ops if "cudnn" in op.lower()], ops
+
+
 def test_other_traces_keep_their_paths(tmp_path, monkeypatch):
     """Outside Keras's LiteRT and ONNX exporters (`predict`, `fit`, a
     SavedModel for TF Serving) the layers run as `choose_paths` says."""
