@@ -141,7 +141,8 @@ def _sequence_rnn(model, main, loop, body):
             or len(ops.get(B.GATHER, [])) != 1:
         return None
     producer = {t: op for op in body.operators for t in op.outputs}
-    add = producer.get(ops[B.TANH][0].inputs[0])
+    tanh = ops[B.TANH][0]
+    add = producer.get(tanh.inputs[0])
     if add is None or _builtin(model, add) != B.ADD or add.builtinOptions is not None \
             and add.builtinOptions.fusedActivationFunction != schema.ActivationFunctionType.NONE:
         return None
@@ -156,7 +157,9 @@ def _sequence_rnn(model, main, loop, body):
     if x_position is None or set(by_input) != {"x", "h"}:
         return None
     x_fc, h_fc = by_input["x"], by_input["h"]
-    if h_fc.inputs[0] not in body.inputs:
+    # h is a loop variable, and the step's output is its next value.
+    if h_fc.inputs[0] not in body.inputs \
+            or body.outputs[list(body.inputs).index(h_fc.inputs[0])] != tanh.outputs[0]:
         return None
     # The converter fuses the bias into one of the two (or drops it, all zeros).
     biases = [fc.inputs[2] for fc in (x_fc, h_fc) if len(fc.inputs) > 2 and fc.inputs[2] >= 0]
