@@ -15,13 +15,14 @@ each run), side by side in one process, per batch size.
     python benchmarks/litert_operators.py [--steps 500] [--features 64] [--units 128]
 """
 
-import argparse
 import os
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
+
+from arguments import operator_benchmark_arguments  # benchmarks/arguments.py
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -43,15 +44,7 @@ def best_ms(path, x, repeats):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--features", type=int, default=64)
-    parser.add_argument("--units", type=int, default=128)
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64])
-    parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args()
-    if min(args.steps, args.features, args.units, args.repeats, *args.batches) < 1:
-        parser.error("every size and --repeats must be at least 1")
+    args = operator_benchmark_arguments(__doc__.splitlines()[0])
     try:
         import ai_edge_litert  # noqa: F401
     except ImportError:
