@@ -131,6 +131,17 @@ def test_the_classic_cells_become_the_runtimes_own_operators(tmp_path):
     assert_runs_like_keras(model, litert_path, onnx_path, sizes=[(1, 1), (1, 28), (1, 500)])
 
 
+def simple_rnn_branches(sequence):
+    """Standard SimpleRNNs two exporters rewrite: stacked (the first read
+    backwards, the second returning its last output) and both directions
+    of a `Bidirectional`; and one of another activation, which stays a loop."""
+    stacked = kerasrnn.SimpleRNN(4)(kerasrnn.SimpleRNN(
+        6, return_sequences=True, go_backwards=True)(sequence))
+    both = keras.layers.Bidirectional(kerasrnn.SimpleRNN(2))(sequence)
+    relu = kerasrnn.SimpleRNN(4, activation="relu")(sequence)
+    return [stacked, both, relu]
+
+
 def test_export_onnx_makes_simple_rnn_onnx_s_rnn(tmp_path):
     """`kerasrnn.export_onnx`: each standard SimpleRNN becomes an ONNX `RNN`
     node (stacked, read backwards, returning its last output, both
@@ -139,15 +150,12 @@ def test_export_onnx_makes_simple_rnn_onnx_s_rnn(tmp_path):
     answers at every size."""
     keras.utils.set_random_seed(4)
     sequence = keras.Input((None, FEATURES))
-    stacked = kerasrnn.SimpleRNN(4)(kerasrnn.SimpleRNN(
-        6, return_sequences=True, go_backwards=True)(sequence))
-    both = keras.layers.Bidirectional(kerasrnn.SimpleRNN(2))(sequence)
-    relu = kerasrnn.SimpleRNN(4, activation="relu")(sequence)
     # Keras's own traces the same step; returning only its last output, it
     # writes each step's over the last, which the rewrite leaves a loop.
     keras_own = keras.layers.GlobalAveragePooling1D()(
         keras.layers.SimpleRNN(3, return_sequences=True)(sequence))
-    model = keras.Model(sequence, keras.layers.Concatenate()([stacked, both, relu, keras_own]))
+    model = keras.Model(sequence, keras.layers.Concatenate()(
+        [*simple_rnn_branches(sequence), keras_own]))
     model(inputs(1, 3))  # Keras exports a model that has been called
     path = tmp_path / "m.onnx"
     kerasrnn.export_onnx(model, path, verbose=False)
@@ -178,11 +186,7 @@ def test_export_litert_makes_simple_rnn_litert_s_sequence_rnn(tmp_path):
     call after call."""
     keras.utils.set_random_seed(6)
     sequence = keras.Input((None, FEATURES))
-    stacked = kerasrnn.SimpleRNN(4)(kerasrnn.SimpleRNN(
-        6, return_sequences=True, go_backwards=True)(sequence))
-    both = keras.layers.Bidirectional(kerasrnn.SimpleRNN(2))(sequence)
-    relu = kerasrnn.SimpleRNN(4, activation="relu")(sequence)
-    model = keras.Model(sequence, keras.layers.Concatenate()([stacked, both, relu]))
+    model = keras.Model(sequence, keras.layers.Concatenate()(simple_rnn_branches(sequence)))
     for weight in model.weights:  # biases too, as a trained layer has them
         weight.assign(np.random.default_rng(7).uniform(-0.5, 0.5, weight.shape))
     for batch in (1, 7):
