@@ -168,27 +168,28 @@ def test_time_budget_stops_training_and_the_step_is_traced_once(corpus, tmp_path
     assert len(traced) == 1
 
 
-# The settings each budget gets: (units, layers, batch_size, lr, lr_schedule, dropout,
+# The settings each budget gets: (cell, units, layers, batch_size, lr, lr_schedule, dropout,
 # random_offsets).
-SHORT = (256, 1, 32, 2e-3, "constant", 0.0, False)
-MIDDLE = (384, 1, 32, 3e-3, "cosine-minutes", 0.1, True)
-LONG = (384, 2, 32, 3e-3, "cosine-minutes", 0.2, True)
+SHORT = ("layernorm-gru", 256, 1, 32, 3e-3, "cosine-minutes", 0.0, True)
+MIDDLE = ("gru", 384, 1, 32, 3e-3, "cosine-minutes", 0.1, True)
+LONG = ("gru", 384, 2, 32, 3e-3, "cosine-minutes", 0.2, True)
 
 
 @pytest.mark.parametrize(("args", "expected"), [
-    (["--minutes", "5"], SHORT),  # the smaller GRU, learning at full speed
-    (["--minutes", "6.9", "--units", "100", "--dropout", "0.2"],
-     (100,) + SHORT[1:5] + (0.2, False)),  # what is given is kept
+    (["--minutes", "5"], SHORT),  # the layer-normalized GRU, which learns most per step
+    (["--minutes", "6.9", "--units", "100", "--dropout", "0.2", "--cell", "gru"],
+     ("gru", 100) + SHORT[2:6] + (0.2, True)),  # what is given is kept
     (["--minutes", "7"], MIDDLE),
     (["--minutes", "19.9"], MIDDLE),
     (["--minutes", "20"], LONG),
     ([], LONG),  # the default 20 minutes
-    (["--minutes", "60", "--layers", "1"], (384, 1) + LONG[2:]),
+    (["--minutes", "60", "--layers", "1"], ("gru", 384, 1) + LONG[3:]),
     (["--lr", "1e-3", "--lr-schedule", "constant", "--fixed-offsets", "--batch-size", "16"],
-     (384, 2, 16, 1e-3, "constant", 0.2, False)),
+     ("gru", 384, 2, 16, 1e-3, "constant", 0.2, False)),
     # The preset sets all but the batch.
-    (["--minutes", "5", "--preset", "min-char-rnn"], (100, 1, 32, 0.1, "constant", 0.0, False)),
-    (["--preset", "min-char-rnn"], (100, 1, 32, 0.1, "constant", 0.0, False)),
+    (["--minutes", "5", "--preset", "min-char-rnn"],
+     ("rnn", 100, 1, 32, 0.1, "constant", 0.0, False)),
+    (["--preset", "min-char-rnn"], ("rnn", 100, 1, 32, 0.1, "constant", 0.0, False)),
 ])
 def test_the_budget_picks_the_settings_the_options_leave_open(args, expected, monkeypatch):
     from kerasrnn.apps.textgen import train
@@ -198,8 +199,8 @@ def test_the_budget_picks_the_settings_the_options_leave_open(args, expected, mo
     result = _invoke("train", *args)
     assert result.exit_code == 0, result.output
     [config] = configs
-    assert (config.units, config.layers, config.batch_size, config.lr, config.lr_schedule,
-            config.dropout, config.random_offsets) == expected
+    assert (config.cell, config.units, config.layers, config.batch_size, config.lr,
+            config.lr_schedule, config.dropout, config.random_offsets) == expected
 
 
 def test_two_workers_stop_together_at_the_time_budget(corpus, tmp_path, two_workers):

@@ -45,12 +45,14 @@ def png_out(default):
                         help="PNG file to write (.png is added to a name without a suffix).")
 
 
-def cell(default):
+def cell(default, default_help=""):
+    """`--cell`; with `default` None, `default_help` says what the default is."""
     return click.option("--cell", type=click.Choice(list(CELLS)), default=default,
-                        show_default=True,
+                        show_default=default is not None,
                         help="Recurrent cell: the classic LSTM, GRU or SimpleRNN, their"
                         " layer-normalized forms, the peephole LSTM, or the minimal GRU and"
-                        " LSTM (gates from the input alone).")
+                        " LSTM (gates from the input alone)."
+                        + (f" {default_help}" if default_help else ""))
 
 
 SEED_RANGE = click.IntRange(0, 2**32 - 1)  # what NumPy's and TensorFlow's seeding accept
