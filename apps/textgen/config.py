@@ -36,14 +36,14 @@ class TrainConfig:
 # every epoch and the rate decayed by the clock.
 # Under that, one layer with dropout 0.1, which reads about twice the
 # characters a minute. Under SHORT_BUDGET_MINUTES, one layer-normalized GRU
-# of 256 with no dropout: it costs about twice a GRU's step, and each step
+# of 256 with no dropout: its step costs more than a GRU's, and each step
 # teaches it more, which pays while the model is still far from fitting the
 # text; new windows and the decayed rate keep it improving to the end.
-# docs/results.md ("Recipes by budget", "Two layers at 20 minutes", "A
-# layer-normalized GRU under 7 minutes") has the runs on a 2-core CPU: the
-# short and middle recipes cross between 5 and 10 minutes; two layers were
-# measured at 20 and 60 minutes only (at 60 with dropout 0.3), so where they
-# start to pay is not bracketed.
+# docs/results.md ("A layer-normalized GRU under 7 minutes", "Recipes by
+# budget", "Two layers at 20 minutes") has the runs on a 2-core CPU. Not
+# bracketed: where the layer-normalized short recipe and the middle one
+# cross (the GRU's short recipe crossed it between 5 and 10 minutes), and
+# where two layers start to pay (measured at 20 and 60 minutes only).
 SHORT_BUDGET_MINUTES = 7
 LONG_BUDGET_MINUTES = 20
 SHORT_BUDGET_RECIPE = {"cell": "layernorm-gru", "units": 256, "layers": 1, "lr": 3e-3,
