@@ -171,7 +171,7 @@ def test_time_budget_stops_training_and_the_step_is_traced_once(corpus, tmp_path
 # The settings each budget gets: (cell, units, layers, batch_size, lr, lr_schedule, dropout,
 # random_offsets).
 SHORT = ("layernorm-gru", 256, 1, 32, 3e-3, "cosine-minutes", 0.0, True)
-MIDDLE = ("gru", 384, 1, 32, 3e-3, "cosine-minutes", 0.1, True)
+MIDDLE = ("layernorm-gru", 384, 1, 32, 3e-3, "cosine-minutes", 0.1, True)
 LONG = ("gru", 384, 2, 32, 3e-3, "cosine-minutes", 0.2, True)
 
 
