@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import subprocess
 import sys
 import textwrap
@@ -201,6 +202,16 @@ def test_the_budget_picks_the_settings_the_options_leave_open(args, expected, mo
     [config] = configs
     assert (config.cell, config.units, config.layers, config.batch_size, config.lr,
             config.lr_schedule, config.dropout, config.random_offsets) == expected
+
+
+def test_help_says_each_budget_s_default_once_where_they_agree():
+    result = _invoke("train", "--help")
+    assert result.exit_code == 0, result.output
+    text = re.sub(r"-\s+", "-", " ".join(result.output.split()))  # undo click's wrapping
+    assert "Default: gru for --minutes 20 or more, layernorm-gru under." in text
+    assert "Default: 384 for --minutes 7 or more, 256 under." in text
+    assert "Default: 0.2 for --minutes 20 or more, 0.1 from 7, 0.0 under 7." in text
+    assert "Default: 0.003. " in text  # the same rate at every budget
 
 
 def test_two_workers_stop_together_at_the_time_budget(corpus, tmp_path, two_workers):

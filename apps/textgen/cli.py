@@ -29,6 +29,8 @@ def _by_budget(name, show=str):
     """Help's words for the default of `name`, one of the options the budget sets."""
     short, middle, long = (SHORT_BUDGET_RECIPE[name], MIDDLE_BUDGET_RECIPE[name],
                            getattr(DEFAULTS, name))
+    if short == middle == long:
+        return f"Default: {show(long)}."
     if middle in (short, long):  # two values: where the one changes to the other
         start = SHORT_BUDGET_MINUTES if middle == long else LONG_BUDGET_MINUTES
         return f"Default: {show(long)} for --minutes {start} or more, {show(short)} under."
@@ -127,10 +129,10 @@ def train(preset, resume, restart, workdir, out, strategy, **config):
     embedding, windows of 100 characters, batch 32, dropout 0.2, new windows
     every epoch, Adam 3e-3 decayed to a tenth by the clock, gradient norms
     clipped to 5. A shorter budget changes what the options leave open: from
-    7 minutes, one layer with dropout 0.1, which reads about twice the text a
-    minute; under 7, one layer-normalized GRU of 256 units with no dropout,
-    which learns more from each step while there are few steps to learn
-    from. The last 10% of the text is held out for validation. Every folder
+    7 minutes, one layer (which reads about twice the text a minute) of a
+    layer-normalized GRU (which learns more from each step while there are
+    few steps to learn from) with dropout 0.1; under 7, 256 units with no
+    dropout. The last 10% of the text is held out for validation. Every folder
     the run writes is checked before training starts; a killed run
     continues with --resume.
 
