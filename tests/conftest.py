@@ -25,6 +25,14 @@ def pytest_runtest_logreport(report):
 pytest_collectreport = pytest_runtest_logreport  # a whole file skipped as it is collected
 
 
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (setup.cfg's addopts): one worker more than the CPUs. Many
+    tests wait on processes of their own (a command starting TensorFlow, the
+    workers of a cluster, a heartbeat's timeout); the spare worker keeps the
+    CPUs busy meanwhile."""
+    return (os.cpu_count() or 1) + 1
+
+
 # What `export --format` and running the file need, by format.
 DEPLOY_MODULES = {"onnx": ("onnxruntime", "tf2onnx"), "litert": ("ai_edge_litert", "onnx")}
 
