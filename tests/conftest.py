@@ -26,11 +26,16 @@ pytest_collectreport = pytest_runtest_logreport  # a whole file skipped as it is
 
 
 def pytest_xdist_auto_num_workers(config):
-    """`-n auto` (setup.cfg's addopts): one worker more than the CPUs. Many
-    tests wait on processes of their own (a command starting TensorFlow, the
-    workers of a cluster, a heartbeat's timeout); the spare worker keeps the
-    CPUs busy meanwhile."""
-    return (os.cpu_count() or 1) + 1
+    """`-n auto` (setup.cfg's addopts): one worker more than xdist's count of
+    the CPUs. Many tests wait on processes of their own (a command starting
+    TensorFlow, the workers of a cluster, a heartbeat's timeout); the spare
+    worker keeps the CPUs busy meanwhile. PYTEST_XDIST_AUTO_NUM_WORKERS, where
+    set, is the count as it stands."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    from xdist.plugin import pytest_xdist_auto_num_workers as cpus
+
+    return cpus(config) + 1
 
 
 # What `export --format` and running the file need, by format.

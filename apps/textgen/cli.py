@@ -129,12 +129,12 @@ def train(preset, resume, restart, workdir, out, strategy, **config):
     embedding, windows of 100 characters, batch 32, dropout 0.2, new windows
     every epoch, Adam 3e-3 decayed to a tenth by the clock, gradient norms
     clipped to 5. A shorter budget changes what the options leave open: from
-    7 minutes, one layer (which reads about twice the text a minute) of a
-    layer-normalized GRU (which learns more from each step while there are
-    few steps to learn from) with dropout 0.1; under 7, 256 units with no
-    dropout. The last 10% of the text is held out for validation. Every folder
-    the run writes is checked before training starts; a killed run
-    continues with --resume.
+    7 minutes, one layer-normalized GRU layer with dropout 0.1 (one layer
+    reads about twice the text a minute, and layer normalization learns more
+    from each step while there are few steps to learn from); under 7, 256
+    units with no dropout. The last 10% of the text is held out for
+    validation. Every folder the run writes is checked before training
+    starts; a killed run continues with --resume.
 
     \b
     Example:

@@ -34,7 +34,7 @@ class TrainConfig:
 # From LONG_BUDGET_MINUTES on (the defaults above): two GRU layers of 384,
 # held back from memorising their training text by dropout 0.2, new windows
 # every epoch and the rate decayed by the clock.
-# Under that, one layer-normalized GRU layer of 384 with dropout 0.1: one
+# Under that, one layer-normalized GRU of 384 units with dropout 0.1: one
 # layer reads about twice the characters a minute, and a layer-normalized
 # step costs more than a GRU's but teaches more, which pays while the model
 # is still far from fitting the text. Under SHORT_BUDGET_MINUTES, 256 units
