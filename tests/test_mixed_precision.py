@@ -22,6 +22,7 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
 LAYERS = ["SimpleRNN", "LSTM", "GRU", "LayerNormSimpleRNN", "LayerNormLSTM", "LayerNormGRU",
           "PeepholeLSTM", "MinGRU", "MinLSTM"]
 SCALE = 2.0**15  # Keras's LossScaleOptimizer's initial scale
+EPSILON = {"mixed_float16": 2.0**-10, "mixed_bfloat16": 2.0**-7}  # of the compute dtype
 BATCH, STEPS, FEATURES, UNITS = 4, 6, 3, 4
 
 
@@ -68,4 +69,11 @@ def test_one_step_under_mixed_precision_is_as_near_float32_as_keras_s(name, poli
             continue  # Keras's own overflowed too: that step is skipped by the optimizer
         assert np.isfinite(o).all(), f"{variable.path}: not finite where Keras's is"
         their_error, our_error = np.abs(t - e).max(), np.abs(o - e).max()
-        assert our_error <= 3 * their_error + 1e-4, (variable.path, our_error, their_error)
+        # Within a sixteenth of the policy's epsilon at the gradient's size,
+        # which of two programs lands nearer float32 is the luck of their
+        # roundings (on a CPU without AVX-512, Keras's own GRU lands far
+        # nearer than one bfloat16 rounding in the output layer's bias); a
+        # sum that overflows or runs in half precision errs by epsilons.
+        rounding = EPSILON[policy] / 16 * np.abs(e).max()
+        assert our_error <= 3 * their_error + max(1e-4, rounding), (
+            variable.path, our_error, their_error)
