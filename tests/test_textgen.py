@@ -159,12 +159,16 @@ def test_training_reports_loss_and_exports(trained):
 
 def test_time_budget_stops_training_and_the_step_is_traced_once(corpus, tmp_path,
                                                                 traces_of_train_step):
+    """Without --epochs the clock alone ends the run, and the progress
+    counts epochs without an end."""
     with traces_of_train_step() as traced:
-        result = _invoke("train", "--text", corpus, "--units", "8", "--epochs", "50",
+        result = _invoke("train", "--text", corpus, "--units", "8",
                          "--minutes", "0.001", "--seq-len", "50", "--workdir", tmp_path / "w",
                          "--out", tmp_path / "sm")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "w" / "results.json").read_text())["epochs"] == 1
+    assert json.loads((tmp_path / "w" / "run.json").read_text())["epochs"] is None
+    assert "Epoch 1\n" in result.output and "Epoch 1/" not in result.output
     # Traced once: the optimizer's variables exist before the first step.
     assert len(traced) == 1
 
@@ -748,6 +752,14 @@ def test_options_given_beside_a_preset_win_over_it(corpus, tmp_path):
     config = json.loads((tmp_path / "run" / "run.json").read_text())
     assert (config["cell"], config["units"], config["seq_len"]) == ("minlstm", 7, 9)
     assert (config["optimizer"], config["lr"], config["clipvalue"]) == ("adagrad", 0.1, 5.0)
+
+
+def test_a_cosine_over_epochs_needs_epochs(corpus, tmp_path):
+    result = _invoke("train", "--text", corpus, "--lr-schedule", "cosine", "--workdir",
+                     tmp_path / "w", "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    assert "--lr-schedule cosine decays the rate over --epochs: give --epochs" in result.output
+    assert not (tmp_path / "w").exists()
 
 
 @pytest.mark.parametrize("args", [["--units", "100000000000000000000"],

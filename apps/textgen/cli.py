@@ -94,8 +94,9 @@ def textgen():
               help="Characters per training window (truncated back-propagation).")
 @click.option("--batch-size", type=options.BATCH_SIZE, default=DEFAULTS.batch_size,
               show_default=True, help="Windows per training step.")
-@click.option("--epochs", type=options.EPOCHS, default=DEFAULTS.epochs, show_default=True,
-              help="Upper bound on epochs; --minutes usually ends the run first.")
+@click.option("--epochs", type=options.EPOCHS, default=DEFAULTS.epochs,
+              help="Stop after this many epochs if --minutes has not stopped the run first."
+              "  [default: no bound: --minutes ends the run]")
 @click.option("--minutes", type=options.FiniteFloatRange(min=0, min_open=True),
               default=DEFAULTS.minutes,
               show_default=True, help="Stop training after this many minutes.")
@@ -152,6 +153,9 @@ def train(preset, resume, restart, workdir, out, strategy, **config):
         if config[name] is None:
             config[name] = value
     config = with_preset(TrainConfig(**config), preset, given)
+    if config.lr_schedule == "cosine" and config.epochs is None:
+        raise click.UsageError("--lr-schedule cosine decays the rate over --epochs: give"
+                               " --epochs, or use cosine-minutes (over --minutes)")
     if preset:
         kept = ["--" + name.replace("_", "-") for name in sorted(given & set(PRESETS[preset]))]
         click.echo(f"preset {preset}: {PRESETS[preset]}"

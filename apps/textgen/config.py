@@ -18,7 +18,7 @@ class TrainConfig:
     layers: int = 2
     seq_len: int = 100  # characters per training window (truncated BPTT)
     batch_size: int = 32
-    epochs: int = 50  # an upper bound: `minutes` usually ends the run first
+    epochs: int | None = None  # an upper bound; None: `minutes` alone ends the run
     minutes: float = 20.0  # the time budget
     lr: float = 3e-3  # the peak, with a cosine schedule
     lr_schedule: str = "cosine-minutes"  # "constant", "cosine" (over epochs), "cosine-minutes"

@@ -95,9 +95,25 @@ class CosineOverMinutes(keras.callbacks.Callback):
         self.model.optimizer.learning_rate = self.rate(elapsed)
 
 
+# What `model.fit` is given for epochs when no --epochs bounds the run: the
+# clock (TimeBudget) ends it long before. A bound of its own would end a run
+# on a fast machine before its minutes, with the rate not yet decayed.
+UNTIL_THE_BUDGET = 10**6
+
+
 class PartialEpochProgbar(keras.callbacks.ProgbarLogger):
     """Keras's progress bar, except that an epoch the time budget cut short
-    ends at the step it reached (71/155), not at a full epoch (155/155)."""
+    ends at the step it reached (71/155), not at a full epoch (155/155), and
+    that a run bounded by the clock alone counts its epochs without an end
+    ("Epoch 3", not "Epoch 3/1000000")."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.epochs < UNTIL_THE_BUDGET:
+            return super().on_epoch_begin(epoch, logs)
+        self._reset_progbar()
+        self._maybe_init_progbar()
+        if self.verbose:
+            click.echo(f"Epoch {epoch + 1}")
 
     def _finalize_progbar(self, logs):
         if self.model.stop_training and self.target and 0 < self.seen < self.target:
@@ -164,14 +180,16 @@ def run(config, *, workdir, out, resume=False, restart=False, strategy="default"
                                   config.random_offsets)
         val_data = data.windows(val_ids, config.seq_len, batch_size)
 
+        # "cosine" decays over --epochs (the command line refuses it without).
+        total_steps = (config.epochs * int(train_data.cardinality())
+                       if config.lr_schedule == "cosine" else None)
         with distribution.scope():
             model = CharacterModel(len(vocab), config.cell, config.units, config.layers,
                                    config.dropout, seed=config.seed,
                                    counts=np.bincount(train_ids, minlength=len(vocab)))
             model.compile(
                 optimizer=_optimizer(config.optimizer, config.lr, config.clipnorm,
-                                     config.clipvalue, config.lr_schedule,
-                                     config.epochs * int(train_data.cardinality())),
+                                     config.clipvalue, config.lr_schedule, total_steps),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             )
         click.echo(f"model: {model.name}, {model.count_params():,} parameters")
@@ -185,7 +203,7 @@ def run(config, *, workdir, out, resume=False, restart=False, strategy="default"
             extra.append(SmoothedLoss(len(vocab), config.seq_len))
         started = time.monotonic()
         val_loss, history = fit_resumable(
-            model, train_data, val_data, config.epochs, workdir, epoch_seeds,
+            model, train_data, val_data, config.epochs or UNTIL_THE_BUDGET, workdir, epoch_seeds,
             monitor="val_loss", mode="min", resume=resume, extra_callbacks=extra,
         )
         trained_minutes = (time.monotonic() - started) / 60
