@@ -3,13 +3,20 @@
     python benchmarks/versus_nanogpt.py ... --minutes 1 2 > short.log
     python benchmarks/versus_nanogpt.py ... --minutes 5 --nanogpt-configs ... > five.log
     python benchmarks/plot_versus_nanogpt.py short.log five.log --out curve.png
+    python benchmarks/plot_versus_nanogpt.py docs/versus_nanogpt.csv --out curve.png
 
 Reads every run's row of every log and plots, against the minutes (on a
 log scale), the median loss on the random held-out windows of kerasrnn, of
 nanoGPT's README recipe, and, at the budgets where a log tried other
 nanoGPT configurations, of the best of them. Prints the points.
+
+A `.csv` file gives medians already taken, one row each (minutes, who,
+runs, random, windows, source: `who` as the logs name it, "kerasrnn",
+"nanoGPT" or "nanoGPT" and its configuration), for runs whose logs are
+summed up in docs/results.md rather than kept.
 """
 
+import csv
 import re
 import statistics
 from pathlib import Path
@@ -37,21 +44,39 @@ def runs(log):
     return found
 
 
+def medians(table):
+    """`{(minutes, who): (median loss, runs)}` of one `.csv` of medians."""
+    with table.open(newline="") as rows:
+        return {(float(row["minutes"]), row["who"]): (float(row["random"]), int(row["runs"]))
+                for row in csv.DictReader(rows)}
+
+
 def main():
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("logs", type=Path, nargs="+", help="versus_nanogpt.py outputs")
     parser.add_argument("--out", type=Path, required=True, help="the PNG to write")
     args = parser.parse_args()
-    losses = {}
+    losses, taken = {}, {}  # (minutes, who): the logs' losses; a .csv's (median, runs)
     for log in args.logs:
         if not log.is_file():
             parser.error(f"{log}: no such file")
-        found = runs(log)
+        try:
+            found = medians(log) if log.suffix == ".csv" else runs(log)
+        except (KeyError, ValueError) as error:
+            parser.error(f"{log}: not a table of medians ({error})")
         if not found:
             parser.error(f"{log}: no run of versus_nanogpt.py")
         for key, values in found.items():
-            losses.setdefault(key, []).extend(values)
+            if log.suffix == ".csv":
+                taken[key] = values
+            else:
+                losses.setdefault(key, []).extend(values)
+    if set(taken) & set(losses):
+        parser.error("a budget and program both in a log and in a table of medians")
     median = {key: statistics.median(values) for key, values in losses.items()}
+    median |= {key: loss for key, (loss, _) in taken.items()}
+    count = {key: len(values) for key, values in losses.items()}
+    count |= {key: n for key, (_, n) in taken.items()}
     minutes = sorted({m for m, _ in median})
     lines = {"kerasrnn": "kerasrnn textgen train --minutes N", RECIPE: "nanoGPT, README recipe"}
     best = {}  # minutes: (loss, configuration) of the best other configuration
@@ -81,7 +106,7 @@ def main():
     figure.tight_layout()
     figure.savefig(args.out)
     for m in minutes:
-        row = [f"{m:g} min:"] + [f"{who} {median[m, who]:.4f} ({len(losses[m, who])} runs)"
+        row = [f"{m:g} min:"] + [f"{who} {median[m, who]:.4f} ({count[m, who]} runs)"
                                  for who in lines if (m, who) in median]
         if m in best:
             row.append(f"best other nanoGPT ({best[m][1]}) {best[m][0]:.4f}")

@@ -148,3 +148,37 @@ def test_plot_versus_nanogpt_plots_the_medians_of_every_log(tmp_path):
         "5 min: kerasrnn 1.5779 (1 runs) nanoGPT 1.5889 (1 runs)"
         " best other nanoGPT (--batch_size=32) 1.5841"]
     assert (tmp_path / "curve.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_plot_versus_nanogpt_takes_medians_from_a_table_beside_the_logs(tmp_path):
+    """docs/versus_nanogpt.csv's rows are medians already taken: they are
+    plotted as they are, beside a log's; one budget and program in both is
+    an error, as is a table without the columns."""
+    (tmp_path / "a.log").write_text(
+        "| 1 | 1 | nanoGPT (2314 iters at 26 ms) | 1.1 | 1,777,152 | 1.8582 | 1.8593 | 1.8 |"
+        " 0.86-1.73 |\n"
+        "| 1 | 1 | kerasrnn (3 epochs) | 1.0 | 2,921,600 | 1.6915 | 1.6929 | - | 1.71-1.53 |\n")
+    (tmp_path / "m.csv").write_text(
+        "minutes,who,runs,random,windows,source\n"
+        "5,kerasrnn,2,1.5306,1.5344,here\n"
+        "5,nanoGPT,2,1.5922,1.5917,here\n"
+        '5,nanoGPT --dropout=0.1,2,1.5586,1.5579,"here, too"\n')
+    run = _run("plot_versus_nanogpt.py", str(tmp_path / "a.log"), str(tmp_path / "m.csv"),
+               "--out", str(tmp_path / "curve.png"))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        "1 min: kerasrnn 1.6915 (1 runs) nanoGPT 1.8582 (1 runs)",
+        "5 min: kerasrnn 1.5306 (2 runs) nanoGPT 1.5922 (2 runs)"
+        " best other nanoGPT (--dropout=0.1) 1.5586"]
+    assert (tmp_path / "curve.png").read_bytes().startswith(b"\x89PNG")
+
+    (tmp_path / "twice.csv").write_text("minutes,who,runs,random,windows,source\n"
+                                        "1,kerasrnn,1,1.6,1.6,again\n")
+    twice = _run("plot_versus_nanogpt.py", str(tmp_path / "a.log"), str(tmp_path / "twice.csv"),
+                 "--out", str(tmp_path / "c2.png"))
+    assert twice.returncode == 2 and "both in a log and in a table" in twice.stderr
+    (tmp_path / "bad.csv").write_text("minutes,loss\n1,1.6\n")
+    bad = _run("plot_versus_nanogpt.py", str(tmp_path / "bad.csv"), "--out",
+               str(tmp_path / "c3.png"))
+    assert bad.returncode == 2 and "bad.csv: not a table of medians" in bad.stderr
+    assert not (tmp_path / "c2.png").exists() and not (tmp_path / "c3.png").exists()
