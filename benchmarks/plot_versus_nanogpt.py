@@ -53,7 +53,8 @@ def medians(table):
 
 def main():
     parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("logs", type=Path, nargs="+", help="versus_nanogpt.py outputs")
+    parser.add_argument("logs", type=Path, nargs="+",
+                        help="versus_nanogpt.py outputs, or .csv files of medians")
     parser.add_argument("--out", type=Path, required=True, help="the PNG to write")
     args = parser.parse_args()
     losses, taken = {}, {}  # (minutes, who): the logs' losses; a .csv's (median, runs)
