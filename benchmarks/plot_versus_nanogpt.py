@@ -67,11 +67,11 @@ def main():
             parser.error(f"{log}: not a table of medians ({error})")
         if not found:
             parser.error(f"{log}: no run of versus_nanogpt.py")
+        if log.suffix == ".csv":
+            taken |= found
+            continue
         for key, values in found.items():
-            if log.suffix == ".csv":
-                taken[key] = values
-            else:
-                losses.setdefault(key, []).extend(values)
+            losses.setdefault(key, []).extend(values)
     if set(taken) & set(losses):
         parser.error("a budget and program both in a log and in a table of medians")
     median = {key: statistics.median(values) for key, values in losses.items()}

@@ -121,13 +121,18 @@ def test_plot_versus_nanogpt_reads_only_the_benchmark_s_tables(tmp_path):
     assert not (tmp_path / "c.png").exists()
 
 
+# One run of versus_nanogpt.py at 1 minute, its rows as the benchmark prints them.
+ONE_MINUTE_RUN = (
+    "| 1 | 1 | nanoGPT (2314 iters at 26 ms) | 1.1 | 1,777,152 | 1.8582 | 1.8593 | 1.8 |"
+    " 0.86-1.73 |\n"
+    "| 1 | 1 | kerasrnn (3 epochs) | 1.0 | 2,921,600 | 1.6915 | 1.6929 | - | 1.71-1.53 |\n")
+
+
 def test_plot_versus_nanogpt_plots_the_medians_of_every_log(tmp_path):
     """Rows as versus_nanogpt.py prints them: the recipe's, another
     configuration's, kerasrnn's; the medians over the logs."""
     (tmp_path / "a.log").write_text(
-        "| 1 | 1 | nanoGPT (2314 iters at 26 ms) | 1.1 | 1,777,152 | 1.8582 | 1.8593 | 1.8 |"
-        " 0.86-1.73 |\n"
-        "| 1 | 1 | kerasrnn (3 epochs) | 1.0 | 2,921,600 | 1.6915 | 1.6929 | - | 1.71-1.53 |\n"
+        ONE_MINUTE_RUN +
         "| 1 | 2 | nanoGPT (2133 iters at 28 ms) | 1.1 | 1,638,144 | 1.8763 | 1.8786 | 1.8 |"
         " 1.45-1.98 |\n"
         "| 1 | 2 | kerasrnn (3 epochs) | 1.0 | 2,873,600 | 1.6939 | 1.6955 | - | 2.12-2.32 |\n"
@@ -154,10 +159,7 @@ def test_plot_versus_nanogpt_takes_medians_from_a_table_beside_the_logs(tmp_path
     """docs/versus_nanogpt.csv's rows are medians already taken: they are
     plotted as they are, beside a log's; one budget and program in both is
     an error, as is a table without the columns."""
-    (tmp_path / "a.log").write_text(
-        "| 1 | 1 | nanoGPT (2314 iters at 26 ms) | 1.1 | 1,777,152 | 1.8582 | 1.8593 | 1.8 |"
-        " 0.86-1.73 |\n"
-        "| 1 | 1 | kerasrnn (3 epochs) | 1.0 | 2,921,600 | 1.6915 | 1.6929 | - | 1.71-1.53 |\n")
+    (tmp_path / "a.log").write_text(ONE_MINUTE_RUN)
     (tmp_path / "m.csv").write_text(
         "minutes,who,runs,random,windows,source\n"
         "5,kerasrnn,2,1.5306,1.5344,here\n"
