@@ -174,27 +174,28 @@ def test_time_budget_stops_training_and_the_step_is_traced_once(corpus, tmp_path
 
 
 # The settings each budget gets: (cell, units, layers, batch_size, lr, lr_schedule, dropout,
-# random_offsets).
-SHORT = ("layernorm-gru", 256, 1, 32, 3e-3, "cosine-minutes", 0.0, True)
-MIDDLE = ("layernorm-gru", 384, 1, 32, 3e-3, "cosine-minutes", 0.1, True)
-LONG = ("gru", 384, 2, 32, 3e-3, "cosine-minutes", 0.2, True)
+# random_offsets, adam_beta_2).
+SHORT = ("layernorm-gru", 256, 1, 32, 3e-3, "cosine-minutes", 0.0, True, 0.999)
+MIDDLE = ("layernorm-gru", 384, 1, 32, 3e-3, "cosine-minutes", 0.1, True, 0.99)
+LONG = ("gru", 384, 2, 32, 3e-3, "cosine-minutes", 0.2, True, 0.999)
 
 
 @pytest.mark.parametrize(("args", "expected"), [
     (["--minutes", "5"], SHORT),  # the layer-normalized GRU, which learns most per step
     (["--minutes", "6.9", "--units", "100", "--dropout", "0.2", "--cell", "gru"],
-     ("gru", 100) + SHORT[2:6] + (0.2, True)),  # what is given is kept
+     ("gru", 100) + SHORT[2:6] + (0.2, True, 0.999)),  # what is given is kept
     (["--minutes", "7"], MIDDLE),
     (["--minutes", "19.9"], MIDDLE),
+    (["--minutes", "10", "--lr", "1e-3"], MIDDLE[:4] + (1e-3,) + MIDDLE[5:]),
     (["--minutes", "20"], LONG),
     ([], LONG),  # the default 20 minutes
     (["--minutes", "60", "--layers", "1"], ("gru", 384, 1) + LONG[3:]),
     (["--lr", "1e-3", "--lr-schedule", "constant", "--fixed-offsets", "--batch-size", "16"],
-     ("gru", 384, 2, 16, 1e-3, "constant", 0.2, False)),
+     ("gru", 384, 2, 16, 1e-3, "constant", 0.2, False, 0.999)),
     # The preset sets all but the batch.
     (["--minutes", "5", "--preset", "min-char-rnn"],
-     ("rnn", 100, 1, 32, 0.1, "constant", 0.0, False)),
-    (["--preset", "min-char-rnn"], ("rnn", 100, 1, 32, 0.1, "constant", 0.0, False)),
+     ("rnn", 100, 1, 32, 0.1, "constant", 0.0, False, 0.999)),
+    (["--preset", "min-char-rnn"], ("rnn", 100, 1, 32, 0.1, "constant", 0.0, False, 0.999)),
 ])
 def test_the_budget_picks_the_settings_the_options_leave_open(args, expected, monkeypatch):
     from kerasrnn.apps.textgen import train
@@ -205,7 +206,8 @@ def test_the_budget_picks_the_settings_the_options_leave_open(args, expected, mo
     assert result.exit_code == 0, result.output
     [config] = configs
     assert (config.cell, config.units, config.layers, config.batch_size, config.lr,
-            config.lr_schedule, config.dropout, config.random_offsets) == expected
+            config.lr_schedule, config.dropout, config.random_offsets,
+            config.adam_beta_2) == expected
 
 
 def test_help_says_each_budget_s_default_once_where_they_agree():
@@ -500,17 +502,21 @@ def test_cosine_over_minutes_follows_the_clock():
     np.testing.assert_allclose(rates, [0.01, quarter, 0.0055, 0.001, 0.001], rtol=1e-6)
 
 
-def test_cosine_over_minutes_runs_in_training(corpus, tmp_path):
+def test_cosine_over_minutes_and_the_budget_s_adam_run_in_training(corpus, tmp_path):
     import keras
 
     import kerasrnn  # noqa: F401  (registers the cells for the .keras file)
 
     result = _invoke("train", "--text", corpus, "--units", "8", "--epochs", "2", "--seq-len",
-                     "50", "--lr", "0.01", "--lr-schedule", "cosine-minutes", "--minutes", "5",
+                     "50", "--lr", "0.01", "--lr-schedule", "cosine-minutes", "--minutes", "10",
                      "--workdir", tmp_path / "w", "--out", tmp_path / "sm")
     assert result.exit_code == 0, result.output
-    rate = float(keras.saving.load_model(tmp_path / "w" / "model.keras").optimizer.learning_rate)
-    assert 0.001 < rate < 0.01  # decayed from the peak, a few seconds into a 5-minute budget
+    optimizer = keras.saving.load_model(tmp_path / "w" / "model.keras").optimizer
+    rate = float(optimizer.learning_rate)
+    assert 0.001 < rate < 0.01  # decayed from the peak, a few seconds into a 10-minute budget
+    # The middle budget's Adam, as run.json records it.
+    assert json.loads((tmp_path / "w" / "run.json").read_text())["adam_beta_2"] == 0.99
+    assert optimizer.beta_2 == 0.99
 
 
 def test_sample_length_zero_prints_the_prompt_and_too_long_is_a_usage_error(trained):

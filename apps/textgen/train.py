@@ -139,7 +139,8 @@ class SmoothedLoss(keras.callbacks.Callback):
         self.iteration += 1
 
 
-def _optimizer(name, lr, clipnorm, clipvalue, schedule=None, total_steps=None):
+def _optimizer(name, lr, clipnorm, clipvalue, schedule=None, total_steps=None,
+               beta_2=0.999):
     if schedule == "cosine":
         # Down to a tenth of the peak at the last of --epochs, as nanoGPT does.
         lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=total_steps, alpha=0.1)
@@ -147,7 +148,7 @@ def _optimizer(name, lr, clipnorm, clipvalue, schedule=None, total_steps=None):
     clip.update({"clipvalue": clipvalue} if clipvalue else {})
     if name == "adagrad":
         return keras.optimizers.Adagrad(lr, **clip)
-    return keras.optimizers.Adam(lr, **clip)
+    return keras.optimizers.Adam(lr, beta_2=beta_2, **clip)
 
 
 def run(config, *, workdir, out, resume=False, restart=False, strategy="default",
@@ -189,7 +190,8 @@ def run(config, *, workdir, out, resume=False, restart=False, strategy="default"
                                    counts=np.bincount(train_ids, minlength=len(vocab)))
             model.compile(
                 optimizer=_optimizer(config.optimizer, config.lr, config.clipnorm,
-                                     config.clipvalue, config.lr_schedule, total_steps),
+                                     config.clipvalue, config.lr_schedule, total_steps,
+                                     config.adam_beta_2),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             )
         click.echo(f"model: {model.name}, {model.count_params():,} parameters")
