@@ -217,7 +217,8 @@ def main():
     args = parser.parse_args()
     runs, extra, configs = checked(parser, args)
 
-    scratch = Path(args.keep or tempfile.mkdtemp(prefix="versus-nanogpt-"))
+    # Absolute: nanoGPT's programs run in its folder and are given paths in this one.
+    scratch = (args.keep or Path(tempfile.mkdtemp(prefix="versus-nanogpt-"))).resolve()
     scratch.mkdir(parents=True, exist_ok=True)
     try:
         compare(args, runs, extra, configs, scratch)

@@ -48,6 +48,23 @@ def test_versus_nanogpt_checks_its_arguments_first(fake_nanogpt, args, message):
     assert set(Path(tempfile.gettempdir()).glob("versus-nanogpt-*")) == before
 
 
+def test_versus_nanogpt_gives_nanogpt_the_kept_folder_whole(fake_nanogpt, tmp_path):
+    """nanoGPT's programs run in its folder: a relative --keep reaches them
+    as the folder it names, not one under theirs."""
+    nanogpt, text = fake_nanogpt
+    (nanogpt / "data/shakespeare_char/prepare.py").write_text(
+        "import numpy as np\nnp.zeros(1000, np.uint16).tofile('val.bin')\n")
+    (nanogpt / "train.py").write_text(  # the timing run, the first training, fails
+        "import sys\nsys.exit(' '.join(a for a in sys.argv if a.startswith('--out_dir')))\n")
+    run = subprocess.run([sys.executable, str(BENCHMARKS / "versus_nanogpt.py"), "--nanogpt",
+                          str(nanogpt), "--text", str(text), "--minutes", "1", "--keep", "kept"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr
+    [out_dir] = [Path(line.removeprefix("--out_dir=")) for line in run.stderr.splitlines()
+                 if line.startswith("--out_dir=")]  # what the fake printed
+    assert out_dir.is_absolute() and out_dir.is_relative_to(tmp_path.resolve() / "kept")
+
+
 def test_versus_nanogpt_needs_a_nanogpt_checkout(tmp_path):
     (tmp_path / "input.txt").write_text("text")
     run = _run("versus_nanogpt.py", "--nanogpt", str(tmp_path), "--text",
