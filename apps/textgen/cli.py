@@ -134,8 +134,8 @@ def train(preset, resume, restart, workdir, out, strategy, **config):
     reads about twice the text a minute, and layer normalization learns more
     from each step while there are few steps to learn from), and an Adam
     that averages its squared gradients over a hundred steps rather than a
-    thousand; under 7, 256 units with no dropout, and Adam's thousand steps
-    again. The last 10% of the text is held out for
+    thousand; under 7, 256 units with no dropout, Adam averaging over a
+    thousand steps as at 20 minutes. The last 10% of the text is held out for
     validation. Every folder the run writes is checked before training
     starts; a killed run continues with --resume.
 
