@@ -74,10 +74,9 @@ def main():
             losses.setdefault(key, []).extend(values)
     if set(taken) & set(losses):
         parser.error("a budget and program both in a log and in a table of medians")
-    median = {key: statistics.median(values) for key, values in losses.items()}
-    median |= {key: loss for key, (loss, _) in taken.items()}
-    count = {key: len(values) for key, values in losses.items()}
-    count |= {key: n for key, (_, n) in taken.items()}
+    points = {key: (statistics.median(values), len(values)) for key, values in losses.items()}
+    points |= taken  # (minutes, who): (median loss, runs)
+    median = {key: loss for key, (loss, _) in points.items()}
     minutes = sorted({m for m, _ in median})
     lines = {"kerasrnn": "kerasrnn textgen train --minutes N", RECIPE: "nanoGPT, README recipe"}
     best = {}  # minutes: (loss, configuration) of the best other configuration
@@ -107,7 +106,7 @@ def main():
     figure.tight_layout()
     figure.savefig(args.out)
     for m in minutes:
-        row = [f"{m:g} min:"] + [f"{who} {median[m, who]:.4f} ({count[m, who]} runs)"
+        row = [f"{m:g} min:"] + [f"{who} {median[m, who]:.4f} ({points[m, who][1]} runs)"
                                  for who in lines if (m, who) in median]
         if m in best:
             row.append(f"best other nanoGPT ({best[m][1]}) {best[m][0]:.4f}")

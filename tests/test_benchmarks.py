@@ -145,6 +145,16 @@ ONE_MINUTE_RUN = (
     "| 1 | 1 | kerasrnn (3 epochs) | 1.0 | 2,921,600 | 1.6915 | 1.6929 | - | 1.71-1.53 |\n")
 
 
+def _plotted(tmp_path, *files):
+    """plot_versus_nanogpt.py's printed points for `files` in `tmp_path`; it
+    must succeed and write its PNG."""
+    run = _run("plot_versus_nanogpt.py", *(str(tmp_path / name) for name in files),
+               "--out", str(tmp_path / "curve.png"))
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "curve.png").read_bytes().startswith(b"\x89PNG")
+    return run.stdout.splitlines()
+
+
 def test_plot_versus_nanogpt_plots_the_medians_of_every_log(tmp_path):
     """Rows as versus_nanogpt.py prints them: the recipe's, another
     configuration's, kerasrnn's; the medians over the logs."""
@@ -162,14 +172,10 @@ def test_plot_versus_nanogpt_plots_the_medians_of_every_log(tmp_path):
         "| 5 | 1 | nanoGPT (--batch_size=32, 4129 iters at 73 ms) | 4.9 | 8,456,192 | 1.5841 |"
         " 1.5832 | 1.5 | 2.11-2.00 |\n"
         "| 5 | 1 | kerasrnn (12 epochs) | 5.0 | 11,852,800 | 1.5779 | 1.5802 | - | 2.00-1.93 |\n")
-    run = _run("plot_versus_nanogpt.py", str(tmp_path / "a.log"), str(tmp_path / "b.log"),
-               "--out", str(tmp_path / "curve.png"))
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines() == [
+    assert _plotted(tmp_path, "a.log", "b.log") == [
         "1 min: kerasrnn 1.6915 (3 runs) nanoGPT 1.8763 (3 runs)",
         "5 min: kerasrnn 1.5779 (1 runs) nanoGPT 1.5889 (1 runs)"
         " best other nanoGPT (--batch_size=32) 1.5841"]
-    assert (tmp_path / "curve.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_plot_versus_nanogpt_takes_medians_from_a_table_beside_the_logs(tmp_path):
@@ -182,14 +188,10 @@ def test_plot_versus_nanogpt_takes_medians_from_a_table_beside_the_logs(tmp_path
         "5,kerasrnn,2,1.5306,1.5344,here\n"
         "5,nanoGPT,2,1.5922,1.5917,here\n"
         '5,nanoGPT --dropout=0.1,2,1.5586,1.5579,"here, too"\n')
-    run = _run("plot_versus_nanogpt.py", str(tmp_path / "a.log"), str(tmp_path / "m.csv"),
-               "--out", str(tmp_path / "curve.png"))
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines() == [
+    assert _plotted(tmp_path, "a.log", "m.csv") == [
         "1 min: kerasrnn 1.6915 (1 runs) nanoGPT 1.8582 (1 runs)",
         "5 min: kerasrnn 1.5306 (2 runs) nanoGPT 1.5922 (2 runs)"
         " best other nanoGPT (--dropout=0.1) 1.5586"]
-    assert (tmp_path / "curve.png").read_bytes().startswith(b"\x89PNG")
 
     (tmp_path / "twice.csv").write_text("minutes,who,runs,random,windows,source\n"
                                         "1,kerasrnn,1,1.6,1.6,again\n")
