@@ -44,11 +44,13 @@ class TrainConfig:
 # the end. In the middle budget Adam averages its squared gradients over
 # about a hundred steps rather than Keras's thousand (beta_2 0.99, as
 # nanoGPT's character model does), so each step's size follows the
-# gradients' recent scale as they shrink.
+# gradients' recent scale as they shrink; under 7 minutes it made no
+# difference, and at 20 minutes the two GRU layers ended worse with it.
 # docs/results.md ("Layer normalization from 7 minutes on", "A
 # layer-normalized GRU under 7 minutes", "Two layers at 20 minutes", "Adam's
-# beta_2 at 10 minutes") has the runs on a 2-core CPU. Not bracketed: where
-# two layers start to pay (measured at 20 and 60 minutes only).
+# beta_2 at 10 minutes", "Adam's beta_2 at 20 minutes") has the runs on a
+# 2-core CPU. Not bracketed: where two layers start to pay (measured at 20
+# and 60 minutes only).
 SHORT_BUDGET_MINUTES = 7
 LONG_BUDGET_MINUTES = 20
 SHORT_BUDGET_RECIPE = {"cell": "layernorm-gru", "units": 256, "layers": 1, "lr": 3e-3,
