@@ -33,9 +33,11 @@ def _load_weights(model, loaded):
         for variable in function.variables:
             saved[variable.name.removesuffix(":0")] = variable
     for weight in model.trainable_weights:
-        # The name within the model: "gru_1/gru_cell/kernel", "logits/bias".
+        # The longest end of its path the SavedModel has: "gru_1/gru_cell/kernel",
+        # "layernorm_gru_0/layernormgru_cell/kernel_norm/gamma", "logits/bias".
         parts = weight.path.split("/")
-        key = next(k for k in ("/".join(parts[-n:]) for n in (3, 2)) if k in saved)
+        key = next(k for k in ("/".join(parts[-n:]) for n in range(len(parts), 1, -1))
+                   if k in saved)
         weight.assign(saved[key].numpy())
 
 

@@ -43,7 +43,7 @@ KEPT = [
     "E0000 00:00:1796191992.800669    2259 saved_model.cc:33] could not read the model",
     "W0000 00:00:1796191992.800669    2259 port.cc:153] something else entirely",
     "Traceback (most recent call last):",
-    "model: saved_models/textgen/7 (the newest export here)",
+    "model: saved_models/textgen/8 (the newest export here)",
 ]
 
 

@@ -746,6 +746,22 @@ def test_export_the_step_and_sample_from_it_without_tensorflow(trained, format, 
     assert text == saved.stdout and text.startswith("ROMEO:") and len(text) > 300
 
 
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+def test_the_pretrained_model_as_onnx_and_litert_writes_its_savedmodel_s_text(format,
+                                                                             deploy_tools):
+    """`--model onnx` and `--model litert`: the pretrained model in that
+    format, greedily, writes the text its SavedModel writes."""
+    deploy_tools(format)
+    from kerasrnn.apps.common.model_lookup import pretrained_dir
+
+    args = ["--prompt", "ROMEO:", "--temperature", "0", "--length", "200"]
+    saved = _invoke("sample", "--model", pretrained_dir() / "textgen", *args)
+    exported = _invoke("sample", "--model", format, *args)
+    assert saved.exit_code == 0 and exported.exit_code == 0, exported.output
+    assert saved.stdout.startswith("ROMEO:") and len(saved.stdout) > 200
+    assert exported.stdout == saved.stdout
+
+
 def test_options_given_beside_a_preset_win_over_it(corpus, tmp_path):
     """`--preset min-char-rnn --cell minlstm --units 7 --seq-len 9` trains
     that cell, of 7 units, on windows of 9, and says so; the preset sets the
